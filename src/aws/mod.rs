@@ -1,0 +1,161 @@
+//! The only place that touches the AWS SDK. Adapters take and return the tool's own
+//! types; SDK types never leave this module.
+
+pub mod ec2;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+pub use ec2::Ec2;
+
+/// How to reach AWS: the standard aws-config chain, with the plan's region winning.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub region: String,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Maximum attempts per call for retryable errors (throttling, 5xx, resets).
+    pub max_attempts: u32,
+}
+
+/// Load the SDK configuration. Credentials are resolved lazily, on the first call.
+pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(conn.region.clone()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(conn.max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(250))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(300))
+                .build(),
+        );
+    if let Some(p) = &conn.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(u) = &conn.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    loader.load().await
+}
+
+/// An AWS call that failed, in the tool's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsError {
+    pub operation: &'static str,
+    /// AWS error code, e.g. `InvalidVpcID.NotFound`; `None` for transport failures.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(operation: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
+        AwsError {
+            operation,
+            code: code.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"))
+    }
+
+    /// A hint for errors a user can act on.
+    pub fn hint(&self) -> Option<&'static str> {
+        let code = self.code.as_deref()?;
+        Some(match code {
+            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
+                "the credentials in use lack this permission; check the IAM policy of the caller"
+            }
+            "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
+                "AWS rejected the credentials; check --profile or the AWS_* variables"
+            }
+            "VpcLimitExceeded" | "SecurityGroupLimitExceeded" | "VpcEndpointLimitExceeded" => {
+                "an account quota is reached; raise it in Service Quotas or remove unused resources"
+            }
+            "InvalidSubnet.Conflict" => "the subnet CIDR overlaps a subnet that already exists in the VPC",
+            "DuplicateSubnetsInSameZone" => "an endpoint takes one subnet per availability zone",
+            "InvalidParameter" if self.message.contains("private DNS") => {
+                "private DNS needs enableDnsSupport and enableDnsHostnames on the VPC"
+            }
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        let code = err.code().map(str::to_string);
+        let message = match err.message() {
+            Some(m) => m.to_string(),
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        AwsError {
+            operation,
+            code,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(c) => write!(f, "{} failed: {c}: {}", self.operation, self.message),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// API calls made, by operation (each page and each retry attempt counts).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    pub fn record(&self, operation: &str) {
+        let mut m = self.0.lock().expect("counter lock");
+        *m.entry(operation.to_string()).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().expect("counter lock").clone()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+
+    /// Calls whose operation changes something (not Describe*/List*/Get*).
+    pub fn mutating(&self) -> u64 {
+        self.snapshot()
+            .iter()
+            .filter(|(k, _)| !is_read_only(k))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}

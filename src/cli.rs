@@ -1,0 +1,86 @@
+//! Command-line definitions (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sagevpc",
+    version,
+    about = "Provision a SageMaker-ready private VPC from a declarative plan file",
+    long_about = None
+)]
+pub struct Cli {
+    /// AWS shared-config profile (credentials; the plan's region always wins).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint (e.g. LocalStack). The standard
+    /// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables work too.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+
+    /// More diagnostics on stderr (-v info, -vv debug). Credentials are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print API calls by operation and the wall time of each phase on stderr.
+    #[arg(long, global = true)]
+    pub stats: bool,
+
+    /// Maximum attempts per AWS call for throttling, 5xx and connection errors.
+    #[arg(long, global = true, default_value_t = 6)]
+    pub max_attempts: u32,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check a plan file. Makes no AWS call.
+    Validate {
+        /// Plan file (TOML).
+        plan: PathBuf,
+    },
+    /// Dry run: read live state and print the changes an apply would make.
+    Plan(PlanArgs),
+    /// Print the changes, ask for confirmation, and make them.
+    Apply(ApplyArgs),
+    /// Delete everything the plan owns (never adopted or foreign resources).
+    Destroy(ApplyArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan file (TOML).
+    pub plan: PathBuf,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Plan file (TOML).
+    pub plan: PathBuf,
+    /// Skip the confirmation prompt (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many AWS actions may run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallelism: u32,
+    /// Seconds to wait for an endpoint to become available (or deleted).
+    #[arg(long, default_value_t = 600)]
+    pub endpoint_timeout: u64,
+}

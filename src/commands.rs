@@ -1,0 +1,227 @@
+//! Thin commands over the pipeline stages; maps outcomes to exit codes
+//! (0 success / no changes, 1 error, 2 changes present with --detailed-exitcode).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::aws::{self, Connection, Ec2};
+use crate::changeset::{self, Changeset};
+use crate::cli::{ApplyArgs, Cli, Command, Output, PlanArgs};
+use crate::execute::{self, AwsBackend, ExecOptions};
+use crate::observe::{self, Observed};
+use crate::plan::Plan;
+use crate::render::{self, Progress};
+
+/// Run one CLI invocation; returns the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match dispatch(&cli).await {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("{msg}");
+            1
+        }
+    }
+}
+
+struct Timings {
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new() -> Self {
+        Timings { phases: Vec::new() }
+    }
+    fn add(&mut self, name: &'static str, since: Instant) {
+        self.phases.push((name, since.elapsed()));
+    }
+}
+
+fn print_stats(cli: &Cli, ec2: &Ec2, t: &Timings) {
+    if !cli.stats {
+        return;
+    }
+    let calls = ec2.calls.snapshot();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "stats: {} API calls ({} mutating)",
+        ec2.calls.total(),
+        ec2.calls.mutating()
+    );
+    for (op, n) in &calls {
+        let _ = writeln!(err, "stats:   {op:<34} {n}");
+    }
+    for (phase, d) in &t.phases {
+        let _ = writeln!(err, "stats: phase {phase:<8} {:.3}s", d.as_secs_f64());
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Plan, String> {
+    Plan::load(path).map_err(|e| {
+        let n = e.diagnostics.len();
+        format!(
+            "{e}\nerror: plan {} is invalid ({n} problem{}); nothing was sent to AWS",
+            path.display(),
+            if n == 1 { "" } else { "s" }
+        )
+    })
+}
+
+async fn connect(cli: &Cli, plan: &Plan) -> Ec2 {
+    let conf = aws::load_config(&Connection {
+        region: plan.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        max_attempts: cli.max_attempts,
+    })
+    .await;
+    Ec2::new(&conf)
+}
+
+async fn read_and_diff(
+    ec2: &Ec2,
+    plan: &Plan,
+    destroy: bool,
+    t: &mut Timings,
+) -> Result<(Observed, Changeset), String> {
+    let t0 = Instant::now();
+    let obs = observe::observe(ec2, plan).await.map_err(|e| {
+        let hint = e.hint().map(|h| format!("\nhint: {h}")).unwrap_or_default();
+        format!("error: reading live state failed: {e}{hint}")
+    })?;
+    t.add("read", t0);
+    let t1 = Instant::now();
+    let cs = if destroy {
+        changeset::destroy(plan, &obs)
+    } else {
+        changeset::diff(plan, &obs)
+    }
+    .map_err(|e| format!("error: plan {} cannot be applied as it is:\n{e}", plan.source.display()))?;
+    t.add("diff", t1);
+    Ok((obs, cs))
+}
+
+async fn dispatch(cli: &Cli) -> Result<u8, String> {
+    match &cli.command {
+        Command::Validate { plan } => {
+            let p = load(plan)?;
+            println!(
+                "Plan {:?} ({}) is valid: {} subnets, {} security groups, {} gateway and {} interface endpoints.",
+                p.name,
+                plan.display(),
+                p.subnets.len(),
+                p.security_groups.len(),
+                p.gateway_endpoints.len(),
+                p.interface_endpoints.len()
+            );
+            Ok(0)
+        }
+        Command::Plan(args) => plan_cmd(cli, args).await,
+        Command::Apply(args) => apply_cmd(cli, args, false).await,
+        Command::Destroy(args) => apply_cmd(cli, args, true).await,
+    }
+}
+
+async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<u8, String> {
+    let plan = load(&args.plan)?;
+    let ec2 = connect(cli, &plan).await;
+    let mut t = Timings::new();
+    let result = read_and_diff(&ec2, &plan, false, &mut t).await;
+    print_stats(cli, &ec2, &t);
+    let (_, cs) = result?;
+    match args.output {
+        Output::Human => print!("{}", render::human::changeset(&cs)),
+        Output::Json => println!("{}", render::json::changeset(&cs)),
+    }
+    Ok(if args.detailed_exitcode && !cs.is_empty() {
+        2
+    } else {
+        0
+    })
+}
+
+fn confirm(destroy: bool) -> Result<(), String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(format!(
+            "error: {} needs confirmation, but stdin is not a terminal; re-run with --auto-approve to proceed",
+            if destroy { "destroy" } else { "apply" }
+        ));
+    }
+    print!(
+        "\nDo you want to {}? Only 'yes' will be accepted.\n  Enter a value: ",
+        if destroy { "destroy these resources" } else { "perform these actions" }
+    );
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("error: reading confirmation: {e}"))?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(format!("{} cancelled.", if destroy { "Destroy" } else { "Apply" }))
+    }
+}
+
+async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, String> {
+    let plan = load(&args.plan)?;
+    let ec2 = connect(cli, &plan).await;
+    let mut t = Timings::new();
+    let result = read_and_diff(&ec2, &plan, destroy, &mut t).await;
+    let (_, cs) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            print_stats(cli, &ec2, &t);
+            return Err(e);
+        }
+    };
+    print!("{}", render::human::changeset(&cs));
+    if cs.is_empty() {
+        print_stats(cli, &ec2, &t);
+        return Ok(0);
+    }
+    if !args.auto_approve {
+        confirm(destroy)?;
+    }
+    println!();
+    let opts = ExecOptions {
+        parallelism: args.parallelism as usize,
+        endpoint_timeout: Duration::from_secs(args.endpoint_timeout),
+        ..ExecOptions::default()
+    };
+    let backend = Arc::new(AwsBackend::new(ec2.clone(), opts.endpoint_timeout));
+    let t2 = Instant::now();
+    let report = execute::execute(&cs, backend, &opts, &Progress::stdout()).await;
+    t.add("execute", t2);
+    print_stats(cli, &ec2, &t);
+    let s = cs.summary();
+    if report.errors.is_empty() {
+        if destroy {
+            println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
+        } else {
+            println!(
+                "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
+                s.add, s.change, s.destroy
+            );
+        }
+        Ok(0)
+    } else {
+        let mut msg = String::new();
+        for e in &report.errors {
+            msg.push_str(&format!("error: {}: {}\n", e.address, e.message));
+            if let Some(h) = &e.hint {
+                msg.push_str(&format!("hint: {h}\n"));
+            }
+        }
+        msg.push_str(&format!(
+            "error: {} stopped after {} of {} actions; run it again to converge (it only does what is still missing)",
+            if destroy { "destroy" } else { "apply" },
+            report.completed,
+            cs.nodes.len()
+        ));
+        Err(msg)
+    }
+}

@@ -1,0 +1,255 @@
+//! Stage 2: live state, read through the AWS adapters and expressed in the tool's own
+//! types. Resources are found by the plan's ownership tag with one paginated Describe
+//! call per kind; their number never changes the number of calls.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aws::{AwsError, Ec2};
+use crate::model::{Rule, TAG_KEY, TAG_PLAN};
+use crate::plan::{Plan, Ref, VpcSpec};
+
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The plan's VPC: owned (found by tag) or adopted (found by id).
+    pub vpc: Option<ObservedVpc>,
+    /// Further VPCs tagged with the plan (duplicates or leftovers).
+    pub extra_vpcs: Vec<ObservedVpc>,
+    pub subnets: Vec<ObservedSubnet>,
+    pub route_tables: Vec<ObservedRouteTable>,
+    pub security_groups: Vec<ObservedSecurityGroup>,
+    pub endpoints: Vec<ObservedEndpoint>,
+    /// Endpoints in the plan's VPC that the plan does not own (other plans, by hand).
+    pub foreign_endpoints: Vec<ObservedEndpoint>,
+    /// Existing subnets the plan names by id.
+    pub referenced_subnets: Vec<ObservedSubnet>,
+    /// Endpoint services of the region that the plan names, with their AZs.
+    pub services: Vec<ServiceInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedVpc {
+    pub id: String,
+    pub cidr: String,
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedSubnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub cidr: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedAssociation {
+    pub id: String,
+    pub subnet_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedRoute {
+    pub destination: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedRouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    pub associations: Vec<ObservedAssociation>,
+    pub routes: Vec<ObservedRoute>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedSecurityGroup {
+    pub id: String,
+    pub vpc_id: String,
+    pub name: String,
+    pub description: String,
+    /// Peers that are groups carry the group id (`Peer::ForeignGroup(id)`); the diff maps
+    /// them back to plan keys.
+    #[serde(with = "rules_serde")]
+    pub rules: Vec<Rule>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointType {
+    Gateway,
+    Interface,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedEndpoint {
+    pub id: String,
+    pub vpc_id: String,
+    pub endpoint_type: EndpointType,
+    pub service_name: String,
+    pub state: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub route_table_ids: Vec<String>,
+    pub private_dns: bool,
+    pub policy: Option<Value>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub service_name: String,
+    pub endpoint_type: EndpointType,
+    pub availability_zones: Vec<String>,
+}
+
+/// The `sagevpc:key` of a resource owned by `plan`, if it is.
+pub fn owned_key<'a>(tags: &'a Tags, plan: &str) -> Option<&'a str> {
+    (tags.get(TAG_PLAN).map(String::as_str) == Some(plan))
+        .then(|| tags.get(TAG_KEY).map(String::as_str))
+        .flatten()
+}
+
+/// Read the live state that `plan` may own or refer to. Read-only.
+pub async fn observe(ec2: &Ec2, plan: &Plan) -> Result<Observed, AwsError> {
+    let name = plan.name.as_str();
+    let mut obs = Observed::default();
+
+    let owned_vpcs = match &plan.vpc {
+        VpcSpec::Owned { .. } => ec2.describe_vpcs_by_plan(name).await?,
+        VpcSpec::Adopted { .. } => Vec::new(),
+    };
+    let (vpc_res, subnets, rts, sgs, eps) = tokio::join!(
+        async {
+            match &plan.vpc {
+                VpcSpec::Adopted { id, .. } => ec2.describe_vpc_by_id(id).await,
+                VpcSpec::Owned { .. } => Ok(None),
+            }
+        },
+        ec2.describe_subnets_by_plan(name),
+        ec2.describe_route_tables_by_plan(name),
+        ec2.describe_security_groups_by_plan(name),
+        ec2.describe_endpoints_by_plan(name),
+    );
+    let mut owned_vpcs = owned_vpcs;
+    owned_vpcs.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut vpc = match &plan.vpc {
+        VpcSpec::Adopted { .. } => vpc_res?,
+        VpcSpec::Owned { .. } => {
+            let mut it = owned_vpcs.into_iter();
+            let first = it.next();
+            obs.extra_vpcs = it.collect();
+            first
+        }
+    };
+    obs.subnets = subnets?;
+    obs.route_tables = rts?;
+    obs.security_groups = sgs?;
+    obs.endpoints = eps?;
+
+    if let Some(v) = vpc.as_mut() {
+        let (support, hostnames) = ec2.describe_vpc_dns(&v.id).await?;
+        v.dns_support = support;
+        v.dns_hostnames = hostnames;
+        if !plan.interface_endpoints.is_empty() {
+            obs.foreign_endpoints = ec2
+                .describe_endpoints_in_vpc(&v.id)
+                .await?
+                .into_iter()
+                .filter(|e| owned_key(&e.tags, name).is_none())
+                .collect();
+        }
+    }
+    obs.vpc = vpc;
+
+    let subnet_ids: Vec<String> = plan
+        .interface_endpoints
+        .values()
+        .flat_map(|e| e.subnets.iter())
+        .filter_map(|r| match r {
+            Ref::Id(id) => Some(id.clone()),
+            Ref::Key(_) => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !subnet_ids.is_empty() {
+        obs.referenced_subnets = ec2.describe_subnets_by_ids(&subnet_ids).await?;
+    }
+
+    let mut names: Vec<String> = plan
+        .interface_endpoints
+        .values()
+        .map(|e| e.service_name.clone())
+        .chain(
+            plan.gateway_endpoints
+                .values()
+                .map(|g| g.service_name.clone()),
+        )
+        .collect();
+    names.sort();
+    names.dedup();
+    if !names.is_empty() {
+        obs.services = ec2.describe_endpoint_services(&names).await?;
+    }
+    Ok(obs)
+}
+
+mod rules_serde {
+    //! Observed rules are serialised (saved plans fingerprint them) as their keys plus
+    //! the structured form.
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::{Direction, Peer, Protocol, Rule};
+
+    #[derive(Serialize, Deserialize)]
+    struct R {
+        direction: Direction,
+        protocol: Protocol,
+        ports: Option<(i32, i32)>,
+        peer: String,
+    }
+
+    pub fn serialize<S: Serializer>(rules: &[Rule], s: S) -> Result<S::Ok, S::Error> {
+        rules
+            .iter()
+            .map(|r| R {
+                direction: r.direction,
+                protocol: r.protocol,
+                ports: r.ports,
+                peer: match &r.peer {
+                    Peer::Cidr(n) => n.to_string(),
+                    other => format!("group:{other}"),
+                },
+            })
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
+        let v = Vec::<R>::deserialize(d)?;
+        v.into_iter()
+            .map(|r| {
+                let peer = match r.peer.strip_prefix("group:") {
+                    Some(g) => Peer::ForeignGroup(g.to_string()),
+                    None => Peer::Cidr(r.peer.parse().map_err(serde::de::Error::custom)?),
+                };
+                Ok(Rule {
+                    direction: r.direction,
+                    protocol: r.protocol,
+                    ports: r.ports,
+                    peer,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,99 @@
+//! The plan file as written: serde structs that mirror the TOML, with spans kept on
+//! every value a validation error may need to point at. Unknown fields are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub name: S<String>,
+    pub region: S<String>,
+    pub vpc: S<RawVpc>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub subnets: BTreeMap<S<String>, S<RawSubnet>>,
+    #[serde(default)]
+    pub security_groups: BTreeMap<S<String>, S<RawSecurityGroup>>,
+    #[serde(default)]
+    pub gateway_endpoints: BTreeMap<S<String>, S<RawGatewayEndpoint>>,
+    #[serde(default)]
+    pub interface_endpoints: Option<S<RawInterfaceEndpoints>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVpc {
+    /// Create and own a VPC with this CIDR.
+    pub cidr: Option<S<String>>,
+    /// Adopt an existing VPC: add owned children, never delete or retag it.
+    pub id: Option<S<String>>,
+    /// For an adopted VPC: allow sagevpc to switch `enableDnsSupport` and
+    /// `enableDnsHostnames` on when interface endpoints need private DNS.
+    pub manage_dns: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubnet {
+    pub availability_zone: S<String>,
+    pub cidr: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurityGroup {
+    pub description: S<String>,
+    #[serde(default)]
+    pub ingress: Vec<S<RawRule>>,
+    /// Absent: AWS's default allow-all egress is kept. Present: exactly these rules.
+    pub egress: Option<Vec<S<RawRule>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Ingress peer: `self`, a security group of the plan, or a CIDR.
+    pub from: Option<S<String>>,
+    /// Egress peer: `self`, a security group of the plan, or a CIDR.
+    pub to: Option<S<String>>,
+    pub protocol: S<String>,
+    pub ports: Option<S<PortsValue>>,
+}
+
+/// `ports = "443"`, `ports = "1024-65535"` or `ports = 443`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortsValue {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayEndpoint {
+    /// Path of a JSON policy document, relative to the plan file.
+    pub policy: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterfaceEndpoints {
+    pub services: S<Vec<S<String>>>,
+    pub subnets: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub security_groups: Vec<S<String>>,
+    #[serde(default = "default_true")]
+    pub private_dns: S<bool>,
+    /// Path of a JSON policy document applied to every interface endpoint.
+    pub policy: Option<S<String>>,
+}
+
+fn default_true() -> S<bool> {
+    Spanned::new(0..0, true)
+}

@@ -1,0 +1,159 @@
+//! Stage 1: the plan file. Parse (serde, unknown fields rejected), validate (no AWS
+//! call), and expand into the desired resources with their logical keys.
+
+pub mod file;
+pub mod policy;
+pub mod services;
+mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+use crate::model::Rule;
+
+pub use validate::validate_source;
+
+/// A validated plan: what the user wants to exist.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub region: String,
+    pub source: PathBuf,
+    /// Extra tags put on every owned resource.
+    pub tags: BTreeMap<String, String>,
+    pub vpc: VpcSpec,
+    pub subnets: BTreeMap<String, SubnetSpec>,
+    pub security_groups: BTreeMap<String, SecurityGroupSpec>,
+    pub gateway_endpoints: BTreeMap<String, GatewayEndpointSpec>,
+    pub interface_endpoints: BTreeMap<String, InterfaceEndpointSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VpcSpec {
+    /// A VPC created and owned by the plan.
+    Owned { cidr: Ipv4Net },
+    /// An existing VPC the plan adds children to; never deleted or retagged.
+    Adopted { id: String, manage_dns: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubnetSpec {
+    pub availability_zone: String,
+    pub cidr: Ipv4Net,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityGroupSpec {
+    pub description: String,
+    /// Ingress and egress rules, normalised. Egress holds AWS's default allow-all rule
+    /// when the plan does not list egress.
+    pub rules: BTreeSet<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayEndpointSpec {
+    pub service_name: String,
+    /// `None`: AWS's default full-access policy.
+    pub policy: Option<Value>,
+}
+
+/// A reference from an endpoint to a subnet or security group: one of the plan's, or an
+/// existing one by id (for plans into an adopted VPC).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ref {
+    Key(String),
+    Id(String),
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ref::Key(k) | Ref::Id(k) => f.write_str(k),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceEndpointSpec {
+    pub service_name: String,
+    pub subnets: BTreeSet<Ref>,
+    /// Empty: AWS attaches the VPC's default group, and sagevpc does not manage it.
+    pub security_groups: BTreeSet<Ref>,
+    pub private_dns: bool,
+    pub policy: Option<Value>,
+}
+
+impl Plan {
+    /// Read, parse and validate a plan file. No AWS call.
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+            diagnostics: vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read plan file: {e}"),
+            }],
+        })?;
+        validate_source(path, &text)
+    }
+
+    /// Whether any interface endpoint asks for private DNS.
+    pub fn needs_private_dns(&self) -> bool {
+        self.interface_endpoints.values().any(|e| e.private_dns)
+    }
+
+    /// The plan's route table exists when it has subnets.
+    pub fn has_route_table(&self) -> bool {
+        !self.subnets.is_empty()
+    }
+}
+
+/// One problem in a plan file, located by file, line, column and field path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no position (e.g. unreadable file).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field, e.g. `subnets.private-a.cidr`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A plan that failed to parse or validate: every problem found.
+#[derive(Debug, Clone)]
+pub struct PlanError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanError {}
