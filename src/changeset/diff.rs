@@ -137,17 +137,20 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Group owned resources of one kind by their logical key; the first (lowest id) of a
-/// key is kept, the others are duplicates.
+/// Group owned resources of one kind by their logical key. Per key one is kept: the
+/// lowest id among those in the plan's VPC (`home`); the others are duplicates (from
+/// concurrent or interrupted runs) or leftovers in another VPC.
 fn by_key<'o, T>(
     items: &'o [T],
     plan: &str,
     kind: Kind,
+    home: Option<&str>,
     tags: impl Fn(&T) -> &Tags,
     id: impl Fn(&T) -> &str,
+    vpc: impl Fn(&T) -> &str,
 ) -> (BTreeMap<String, &'o T>, Vec<(&'o T, String)>) {
     let mut sorted: Vec<&T> = items.iter().collect();
-    sorted.sort_by(|a, b| id(a).cmp(id(b)));
+    sorted.sort_by(|a, b| (Some(vpc(a)) != home, id(a)).cmp(&(Some(vpc(b)) != home, id(b))));
     let mut keep: BTreeMap<String, &T> = BTreeMap::new();
     let mut dups = Vec::new();
     for it in sorted {
@@ -155,6 +158,10 @@ fn by_key<'o, T>(
             continue;
         };
         if addr.kind != kind {
+            continue;
+        }
+        if home.is_some() && Some(vpc(it)) != home {
+            dups.push((it, format!("in VPC {} (not the plan's VPC)", vpc(it))));
             continue;
         }
         match keep.get(&addr.key) {
@@ -202,29 +209,12 @@ pub fn destroy(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
 
 fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset, DiffError> {
     let name = plan.name.as_str();
-    let (subnets_by_key, dup_subnets) = by_key(&obs.subnets, name, Kind::Subnet, |s| &s.tags, |s| &s.id);
-    let (rts_by_key, dup_rts) = by_key(&obs.route_tables, name, Kind::RouteTable, |r| &r.tags, |r| &r.id);
-    let (sgs_by_key, dup_sgs) = by_key(
-        &obs.security_groups,
-        name,
-        Kind::SecurityGroup,
-        |g| &g.tags,
-        |g| &g.id,
-    );
-    let (gws_by_key, dup_gws) = by_key(
-        &obs.endpoints,
-        name,
-        Kind::GatewayEndpoint,
-        |e| &e.tags,
-        |e| &e.id,
-    );
-    let (ifs_by_key, dup_ifs) = by_key(
-        &obs.endpoints,
-        name,
-        Kind::InterfaceEndpoint,
-        |e| &e.tags,
-        |e| &e.id,
-    );
+    let home = obs.vpc.as_ref().map(|v| v.id.as_str());
+    let (subnets_by_key, dup_subnets) = by_key(&obs.subnets, name, Kind::Subnet, home, |s| &s.tags, |s| &s.id, |s| &s.vpc_id);
+    let (rts_by_key, dup_rts) = by_key(&obs.route_tables, name, Kind::RouteTable, home, |r| &r.tags, |r| &r.id, |r| &r.vpc_id);
+    let (sgs_by_key, dup_sgs) = by_key(&obs.security_groups, name, Kind::SecurityGroup, home, |g| &g.tags, |g| &g.id, |g| &g.vpc_id);
+    let (gws_by_key, dup_gws) = by_key(&obs.endpoints, name, Kind::GatewayEndpoint, home, |e| &e.tags, |e| &e.id, |e| &e.vpc_id);
+    let (ifs_by_key, dup_ifs) = by_key(&obs.endpoints, name, Kind::InterfaceEndpoint, home, |e| &e.tags, |e| &e.id, |e| &e.vpc_id);
     let mut b = Builder {
         plan,
         obs,
@@ -902,7 +892,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     for (e, keep) in dup_gws.iter().chain(dup_ifs.iter()) {
         let kind = if e.endpoint_type == EndpointType::Gateway { Kind::GatewayEndpoint } else { Kind::InterfaceEndpoint };
         let key = owned_key(&e.tags, name).and_then(Address::parse).map(|a| a.key).unwrap_or_default();
-        doomed_endpoints.push((Address::new(kind, key), e, format!("duplicate of {keep}")));
+        doomed_endpoints.push((Address::new(kind, key), e, dup_reason(keep)));
     }
     for (addr, e, reason) in &doomed_endpoints {
         if vpc_is_new && reason == NOT_IN_PLAN && (planned_gw.contains(addr.key.as_str()) || planned_if.contains(addr.key.as_str())) {
@@ -930,17 +920,23 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     }
     for (g, keep) in &dup_sgs {
         let key = owned_key(&g.tags, name).and_then(Address::parse).map(|a| a.key).unwrap_or_default();
-        doomed_sgs.push((Address::new(Kind::SecurityGroup, key), g, format!("duplicate of {keep}"), true));
+        doomed_sgs.push((Address::new(Kind::SecurityGroup, key), g, dup_reason(keep), true));
     }
     let doomed_sg_ids: BTreeSet<&str> = doomed_sgs.iter().map(|(_, g, _, _)| g.id.as_str()).collect();
     // Rules in surviving groups that reference a doomed group must go first (AWS refuses
     // to delete a referenced group). Rules inside doomed groups vanish with them.
     let mut unref_nodes: Vec<usize> = Vec::new();
-    for g in obs.security_groups.iter().filter(|g| !doomed_sg_ids.contains(g.id.as_str())) {
-        let is_planned = owned_key(&g.tags, name).and_then(Address::parse).is_some_and(|a| sg_refs.get(&a.key) == Some(&IdRef::Id(g.id.clone())));
+    for g in &obs.security_groups {
+        let is_planned = !doomed_sg_ids.contains(g.id.as_str())
+            && owned_key(&g.tags, name)
+                .and_then(Address::parse)
+                .is_some_and(|a| sg_refs.get(&a.key) == Some(&IdRef::Id(g.id.clone())));
+        if is_planned {
+            continue; // the rule diff above already revokes what must go
+        }
         for r in &g.rules {
             if let Peer::ForeignGroup(id) = &r.peer {
-                if doomed_sg_ids.contains(id.as_str()) && id != &g.id && !is_planned {
+                if doomed_sg_ids.contains(id.as_str()) && id != &g.id {
                     let (f, t) = r.aws_ports();
                     let n = b.node(
                         &Address::new(Kind::SecurityGroupRule, format!("{}.{}", g.id, r.key())),
@@ -978,7 +974,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         }
     }
     for (r, keep) in &dup_rts {
-        doomed_rts.push((Address::new(Kind::RouteTable, "private"), r.id.clone(), format!("duplicate of {keep}")));
+        doomed_rts.push((Address::new(Kind::RouteTable, "private"), r.id.clone(), dup_reason(keep)));
     }
     for (addr, id, _) in &doomed_rts {
         if observed_rt.is_some_and(|o| &o.id == id) {
@@ -1003,7 +999,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     }
     for (s, keep) in &dup_subnets {
         let key = owned_key(&s.tags, name).and_then(Address::parse).map(|a| a.key).unwrap_or_default();
-        doomed_subnets.push((Address::new(Kind::Subnet, key), s, format!("duplicate of {keep}"), true));
+        doomed_subnets.push((Address::new(Kind::Subnet, key), s, dup_reason(keep), true));
     }
     let mut subnet_deletes: Vec<usize> = Vec::new();
     for (addr, s, reason, show) in &doomed_subnets {
@@ -1073,6 +1069,14 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         });
     }
     Ok(cs)
+}
+
+fn dup_reason(keep: &str) -> String {
+    if keep.starts_with("in VPC") {
+        format!("leftover {keep}")
+    } else {
+        format!("duplicate of {keep}")
+    }
 }
 
 fn resolve_ref(r: &Ref, refs: &BTreeMap<String, IdRef>) -> IdRef {

@@ -15,7 +15,7 @@ use crate::observe::{EndpointType, Tags};
 pub use diff::{destroy, diff, DiffError};
 
 /// What happens to a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Create,
@@ -477,3 +477,6 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! (bounded by `--parallelism`); ids produced by earlier nodes are filled into later
 //! ones. The executor makes no decisions: the changeset is fully specified.
 
+pub mod fake;
 pub mod waiter;
 
 use std::collections::{BTreeMap, HashMap};

@@ -193,6 +193,13 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Real time, scaled down: 1 s of production backoff is 40 ms here.
+    fn fast(mut w: EndpointWaiter) -> EndpointWaiter {
+        w.initial_delay = Duration::from_millis(40);
+        w.max_delay = Duration::from_millis(400);
+        w
+    }
+
     fn status(id: &str, state: &str, err: Option<&str>) -> EndpointStatus {
         EndpointStatus {
             id: id.into(),
@@ -201,12 +208,12 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn polls_all_pending_endpoints_in_one_call() {
         let calls = Arc::new(AtomicUsize::new(0));
         let max_batch = Arc::new(AtomicUsize::new(0));
         let (c, m) = (calls.clone(), max_batch.clone());
-        let w = EndpointWaiter::new(move |ids: Vec<String>| {
+        let w = fast(EndpointWaiter::new(move |ids: Vec<String>| {
             let n = c.fetch_add(1, Ordering::SeqCst);
             m.fetch_max(ids.len(), Ordering::SeqCst);
             async move {
@@ -215,7 +222,7 @@ mod tests {
                     .map(|id| status(id, if n >= 2 { "available" } else { "pending" }, None))
                     .collect())
             }
-        });
+        }));
         let t = Duration::from_secs(600);
         let (a, b, c3) = tokio::join!(
             w.wait("vpce-1", "interface_endpoint.sts", Target::Available, t),
@@ -227,14 +234,14 @@ mod tests {
         assert_eq!(max_batch.load(Ordering::SeqCst), 3);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn failed_endpoint_reports_last_error() {
-        let w = EndpointWaiter::new(|ids: Vec<String>| async move {
+        let w = fast(EndpointWaiter::new(|ids: Vec<String>| async move {
             Ok(ids
                 .iter()
                 .map(|id| status(id, "failed", Some("InvalidParameter: subnet has no free IPs")))
                 .collect())
-        });
+        }));
         let err = w
             .wait("vpce-9", "interface_endpoint.sts", Target::Available, Duration::from_secs(60))
             .await
@@ -244,13 +251,13 @@ mod tests {
         assert!(err.contains("subnet has no free IPs"), "{err}");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn timeout_names_the_resource_and_its_state() {
-        let w = EndpointWaiter::new(|ids: Vec<String>| async move {
+        let w = fast(EndpointWaiter::new(|ids: Vec<String>| async move {
             Ok(ids.iter().map(|id| status(id, "pending", None)).collect())
-        });
+        }));
         let err = w
-            .wait("vpce-7", "interface_endpoint.logs", Target::Available, Duration::from_secs(30))
+            .wait("vpce-7", "interface_endpoint.logs", Target::Available, Duration::from_millis(300))
             .await
             .unwrap_err();
         assert!(err.contains("timed out"), "{err}");
@@ -258,12 +265,12 @@ mod tests {
         assert!(err.contains("last state: pending"), "{err}");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn backoff_starts_near_one_second() {
         let times = Arc::new(std::sync::Mutex::new(Vec::new()));
         let t2 = times.clone();
         let start = Instant::now();
-        let w = EndpointWaiter::new(move |ids: Vec<String>| {
+        let w = fast(EndpointWaiter::new(move |ids: Vec<String>| {
             t2.lock().unwrap().push(start.elapsed());
             let n = t2.lock().unwrap().len();
             async move {
@@ -272,14 +279,16 @@ mod tests {
                     .map(|id| status(id, if n >= 4 { "available" } else { "pending" }, None))
                     .collect())
             }
-        });
+        }));
         w.wait("vpce-1", "x", Target::Available, Duration::from_secs(600))
             .await
             .unwrap();
         let t = times.lock().unwrap().clone();
-        assert!(t[0] <= Duration::from_millis(300), "{t:?}");
+        // First poll after a quarter of the initial delay, then the initial delay (the
+        // scaled "near 1 s"), then growing.
+        assert!(t[0] <= Duration::from_millis(30), "{t:?}");
         let gap = t[1] - t[0];
-        assert!(gap >= Duration::from_millis(900) && gap <= Duration::from_millis(1100), "{t:?}");
+        assert!(gap >= Duration::from_millis(38) && gap <= Duration::from_millis(80), "{t:?}");
         assert!(t[3] - t[2] > gap, "backoff grows: {t:?}");
     }
 }
