@@ -68,11 +68,14 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// Also save the changeset, with a fingerprint of the live state, for `apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Plan file (TOML).
+    /// Plan file (TOML), or for `apply` a saved plan written by `plan --out`.
     pub plan: PathBuf,
     /// Skip the confirmation prompt (required when stdin is not a terminal).
     #[arg(long)]

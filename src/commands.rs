@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::aws::{self, Connection, Ec2};
+use crate::changeset::saved::{sha256_hex, SavedPlan, SAVED_KIND, SAVED_VERSION};
 use crate::changeset::{self, Changeset};
 use crate::cli::{ApplyArgs, Cli, Command, Output, PlanArgs};
 use crate::execute::{self, AwsBackend, ExecOptions};
@@ -129,7 +130,20 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<u8, String> {
     let mut t = Timings::new();
     let result = read_and_diff(&ec2, &plan, false, &mut t).await;
     print_stats(cli, &ec2, &t);
-    let (_, cs) = result?;
+    let (obs, cs) = result?;
+    if let Some(out) = &args.out {
+        let text = std::fs::read(&args.plan).map_err(|e| format!("error: {}: {e}", args.plan.display()))?;
+        let saved = SavedPlan {
+            kind: SAVED_KIND.into(),
+            format_version: SAVED_VERSION,
+            plan_file: std::fs::canonicalize(&args.plan).unwrap_or_else(|_| args.plan.clone()),
+            plan_sha256: sha256_hex(&text),
+            observed_fingerprint: obs.fingerprint(),
+            changeset: cs.clone(),
+        };
+        saved.write(out).map_err(|e| format!("error: {e}"))?;
+        eprintln!("Saved the changeset to {}; run `sagevpc apply {}` to perform exactly these actions.", out.display(), out.display());
+    }
     match args.output {
         Output::Human => print!("{}", render::human::changeset(&cs)),
         Output::Json => println!("{}", render::json::changeset(&cs)),
@@ -167,15 +181,39 @@ fn confirm(destroy: bool) -> Result<(), String> {
 }
 
 async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, String> {
-    let plan = load(&args.plan)?;
+    let saved = SavedPlan::read(&args.plan).map_err(|e| format!("error: {e}"))?;
+    if saved.is_some() && destroy {
+        return Err("error: destroy takes a plan file, not a saved plan".into());
+    }
+    let plan_path = saved.as_ref().map(|s| s.plan_file.clone()).unwrap_or_else(|| args.plan.clone());
+    let plan = load(&plan_path)?;
     let ec2 = connect(cli, &plan).await;
     let mut t = Timings::new();
     let result = read_and_diff(&ec2, &plan, destroy, &mut t).await;
-    let (_, cs) = match result {
+    let (obs, fresh) = match result {
         Ok(x) => x,
         Err(e) => {
             print_stats(cli, &ec2, &t);
             return Err(e);
+        }
+    };
+    let cs = match saved {
+        None => fresh,
+        Some(saved) => {
+            let text = std::fs::read(&plan_path).map_err(|e| format!("error: {}: {e}", plan_path.display()))?;
+            if sha256_hex(&text) != saved.plan_sha256 {
+                return Err(format!(
+                    "error: saved plan is stale: plan file {} changed since the saved plan was made; run `sagevpc plan --out` again. Nothing was changed.",
+                    plan_path.display()
+                ));
+            }
+            if obs.fingerprint() != saved.observed_fingerprint {
+                print_stats(cli, &ec2, &t);
+                return Err(
+                    "error: saved plan is stale: the live state changed since the saved plan was made; run `sagevpc plan --out` again. Nothing was changed.".into(),
+                );
+            }
+            saved.changeset
         }
     };
     print!("{}", render::human::changeset(&cs));

@@ -3,6 +3,7 @@
 //! dependency order and fills in ids produced by earlier nodes.
 
 mod diff;
+pub mod saved;
 
 use std::collections::BTreeMap;
 

@@ -253,3 +253,39 @@ mod rules_serde {
             .collect()
     }
 }
+
+impl Observed {
+    /// Stable digest of the observed state (order-insensitive), for saved plans.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut o = self.clone();
+        let by_id = |a: &String, b: &String| a.cmp(b);
+        o.extra_vpcs.sort_by(|a, b| by_id(&a.id, &b.id));
+        o.subnets.sort_by(|a, b| by_id(&a.id, &b.id));
+        o.referenced_subnets.sort_by(|a, b| by_id(&a.id, &b.id));
+        o.route_tables.sort_by(|a, b| by_id(&a.id, &b.id));
+        for r in &mut o.route_tables {
+            r.associations.sort_by(|a, b| by_id(&a.id, &b.id));
+            r.routes.sort_by(|a, b| (&a.destination, &a.target).cmp(&(&b.destination, &b.target)));
+        }
+        o.security_groups.sort_by(|a, b| by_id(&a.id, &b.id));
+        for g in &mut o.security_groups {
+            g.rules.sort();
+        }
+        for list in [&mut o.endpoints, &mut o.foreign_endpoints] {
+            list.sort_by(|a, b| by_id(&a.id, &b.id));
+            for e in list.iter_mut() {
+                e.subnet_ids.sort();
+                e.security_group_ids.sort();
+                e.route_table_ids.sort();
+                e.policy = e.policy.as_ref().map(crate::plan::policy::normalize);
+            }
+        }
+        o.services.sort_by(|a, b| (&a.service_name, a.endpoint_type as u8).cmp(&(&b.service_name, b.endpoint_type as u8)));
+        for s in &mut o.services {
+            s.availability_zones.sort();
+        }
+        let json = serde_json::to_vec(&o).expect("observed state serialises");
+        Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
