@@ -1140,11 +1140,29 @@ fn modify_interface(
 ) -> (Option<usize>, Attrs, Attrs) {
     let mut before = Attrs::new();
     let mut after = Attrs::new();
-    let label_of = |id: &str, refs: &BTreeMap<String, IdRef>, kind: Kind| -> String {
-        refs.iter()
-            .find(|(_, r)| **r == IdRef::Id(id.to_string()))
-            .map(|(k, _)| Address::new(kind, k).to_string())
-            .unwrap_or_else(|| id.to_string())
+    // Before: what AWS has, named by the plan's address where the plan owns it.
+    let (obs, plan_name) = (b.obs, b.plan.name.clone());
+    let label_of = |id: &str, _refs: &BTreeMap<String, IdRef>, _kind: Kind| -> String {
+        let tags = obs
+            .subnets
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| &s.tags)
+            .or_else(|| obs.security_groups.iter().find(|g| g.id == id).map(|g| &g.tags));
+        match tags.and_then(|t| owned_key(t, &plan_name)) {
+            Some(a) => format!("{a} ({id})"),
+            None => id.to_string(),
+        }
+    };
+    // After: the plan's address and the id it will have.
+    let after_label = |r: &Ref, refs: &BTreeMap<String, IdRef>, kind: Kind| -> String {
+        match r {
+            Ref::Key(k) => match refs.get(k) {
+                Some(IdRef::Id(id)) => format!("{} ({id})", Address::new(kind, k)),
+                _ => format!("{} (new)", Address::new(kind, k)),
+            },
+            Ref::Id(id) => id.clone(),
+        }
     };
     let cur_subnets: BTreeSet<&str> = e.subnet_ids.iter().map(String::as_str).collect();
     let add_subnets: Vec<IdRef> = subnets.iter().filter(|r| !matches!(r, IdRef::Id(id) if cur_subnets.contains(id.as_str()))).cloned().collect();
@@ -1152,7 +1170,7 @@ fn modify_interface(
     let remove_subnets: Vec<String> = e.subnet_ids.iter().filter(|id| !want_subnet_ids.contains(id.as_str())).cloned().collect();
     if !add_subnets.is_empty() || !remove_subnets.is_empty() {
         before.insert("subnets".into(), json!(e.subnet_ids.iter().map(|i| label_of(i, subnet_refs, Kind::Subnet)).collect::<Vec<_>>()));
-        after.insert("subnets".into(), json!(spec.subnets.iter().map(|r| ref_label(r, Kind::Subnet)).collect::<Vec<_>>()));
+        after.insert("subnets".into(), json!(spec.subnets.iter().map(|r| after_label(r, subnet_refs, Kind::Subnet)).collect::<Vec<_>>()));
     }
     let (add_sgs, remove_sgs) = if spec.security_groups.is_empty() {
         (vec![], vec![])
@@ -1165,7 +1183,7 @@ fn modify_interface(
     };
     if !add_sgs.is_empty() || !remove_sgs.is_empty() {
         before.insert("security_groups".into(), json!(e.security_group_ids.iter().map(|i| label_of(i, sg_refs, Kind::SecurityGroup)).collect::<Vec<_>>()));
-        after.insert("security_groups".into(), json!(spec.security_groups.iter().map(|r| ref_label(r, Kind::SecurityGroup)).collect::<Vec<_>>()));
+        after.insert("security_groups".into(), json!(spec.security_groups.iter().map(|r| after_label(r, sg_refs, Kind::SecurityGroup)).collect::<Vec<_>>()));
     }
     let private_dns = (e.private_dns != spec.private_dns).then_some(spec.private_dns);
     if private_dns.is_some() {
