@@ -1,0 +1,210 @@
+//! Adapter error paths with aws-smithy-mocks: throttling and 5xx retried, NotFound right
+//! after a create retried, errors retrying cannot fix failing at once with code, message
+//! and hint, and the adapter's own translations (endpoint LastError, per-item delete
+//! failures, NotFound meaning "gone").
+
+use std::time::Duration;
+
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::error::ErrorMetadata;
+use aws_sdk_ec2::operation::create_subnet::{CreateSubnetError, CreateSubnetOutput};
+use aws_sdk_ec2::operation::delete_security_group::{DeleteSecurityGroupError, DeleteSecurityGroupOutput};
+use aws_sdk_ec2::operation::delete_vpc_endpoints::DeleteVpcEndpointsOutput;
+use aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput;
+use aws_sdk_ec2::operation::describe_vpcs::{DescribeVpcsError, DescribeVpcsOutput};
+use aws_sdk_ec2::types::{
+    LastError, State, Subnet, UnsuccessfulItem, UnsuccessfulItemError, Vpc, VpcEndpoint, VpcEndpointType,
+};
+use aws_sdk_ec2::Client;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use sagevpc::aws::Ec2;
+use sagevpc::observe::Tags;
+
+fn err_meta(code: &str, msg: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(msg).build()
+}
+
+macro_rules! client {
+    ($rules:expr) => {
+        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, $rules, |c| c.retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5))
+        ))
+    };
+}
+
+fn tags() -> Tags {
+    [("sagevpc:plan".to_string(), "m".to_string())].into()
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff() {
+    let rule = mock!(Client::describe_vpcs)
+        .sequence()
+        .error(|| DescribeVpcsError::generic(err_meta("RequestLimitExceeded", "Request limit exceeded.")))
+        .times(2)
+        .output(|| {
+            DescribeVpcsOutput::builder()
+                .vpcs(Vpc::builder().vpc_id("vpc-1").cidr_block("10.0.0.0/16").build())
+                .build()
+        })
+        .build();
+    let ec2 = Ec2::from_client(client!([&rule]));
+    let vpcs = ec2.describe_vpcs_by_plan("m").await.expect("retried to success");
+    assert_eq!(vpcs.len(), 1);
+    assert_eq!(vpcs[0].id, "vpc-1");
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let rule = mock!(Client::describe_vpcs)
+        .sequence()
+        .http_status(503, None)
+        .http_status(500, None)
+        .output(|| DescribeVpcsOutput::builder().build())
+        .build();
+    let ec2 = Ec2::from_client(client!([&rule]));
+    assert!(ec2.describe_vpcs_by_plan("m").await.unwrap().is_empty());
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let rule = mock!(Client::describe_vpcs)
+        .sequence()
+        .error(|| DescribeVpcsError::generic(err_meta("Throttling", "Rate exceeded")))
+        .repeatedly()
+        .build();
+    let ec2 = Ec2::from_client(client!([&rule]));
+    let e = ec2.describe_vpcs_by_plan("m").await.unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("Throttling"));
+    assert_eq!(rule.num_calls(), 4, "max attempts");
+}
+
+#[tokio::test]
+async fn not_found_right_after_create_is_retried() {
+    let rule = mock!(Client::create_subnet)
+        .sequence()
+        .error(|| CreateSubnetError::generic(err_meta("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist")))
+        .times(2)
+        .output(|| {
+            CreateSubnetOutput::builder()
+                .subnet(Subnet::builder().subnet_id("subnet-1").build())
+                .build()
+        })
+        .build();
+    let ec2 = Ec2::from_client(client!([&rule]));
+    let id = ec2
+        .create_subnet("vpc-1", "us-east-1a", "10.0.0.0/24", &tags())
+        .await
+        .expect("eventually consistent");
+    assert_eq!(id, "subnet-1");
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn errors_retrying_cannot_fix_fail_at_once_with_a_hint() {
+    let rule = mock!(Client::create_subnet)
+        .sequence()
+        .error(|| {
+            CreateSubnetError::generic(err_meta(
+                "InvalidSubnet.Conflict",
+                "The CIDR '10.0.0.0/24' conflicts with another subnet",
+            ))
+        })
+        .repeatedly()
+        .build();
+    let ec2 = Ec2::from_client(client!([&rule]));
+    let e = ec2
+        .create_subnet("vpc-1", "us-east-1a", "10.0.0.0/24", &tags())
+        .await
+        .unwrap_err();
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(e.operation, "CreateSubnet");
+    assert_eq!(e.code.as_deref(), Some("InvalidSubnet.Conflict"));
+    assert!(e.message.contains("conflicts with another subnet"));
+    assert!(e.hint().unwrap().contains("overlaps"));
+    assert!(e.to_string().starts_with("CreateSubnet failed: InvalidSubnet.Conflict"));
+}
+
+#[tokio::test]
+async fn adopted_vpc_not_found_is_none() {
+    let rule = mock!(Client::describe_vpcs)
+        .then_error(|| DescribeVpcsError::generic(err_meta("InvalidVpcID.NotFound", "The vpc ID 'vpc-0123456789abcdef0' does not exist")));
+    let ec2 = Ec2::from_client(client!([&rule]));
+    assert_eq!(ec2.describe_vpc_by_id("vpc-0123456789abcdef0").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn endpoint_status_carries_last_error_and_missing_means_deleted() {
+    let rule = mock!(Client::describe_vpc_endpoints).then_output(|| {
+        DescribeVpcEndpointsOutput::builder()
+            .vpc_endpoints(
+                VpcEndpoint::builder()
+                    .vpc_endpoint_id("vpce-1")
+                    .vpc_endpoint_type(VpcEndpointType::Interface)
+                    .state(State::Failed)
+                    .last_error(LastError::builder().code("InsufficientFreeAddresses").message("subnet is full").build())
+                    .build(),
+            )
+            .build()
+    });
+    let ec2 = Ec2::from_client(client!([&rule]));
+    let st = ec2
+        .endpoint_statuses(&["vpce-1".to_string(), "vpce-2".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(st.len(), 2);
+    assert_eq!(st[0].state, "failed");
+    assert_eq!(st[0].last_error.as_deref(), Some("InsufficientFreeAddresses: subnet is full"));
+    assert_eq!(st[1].id, "vpce-2");
+    assert_eq!(st[1].state, "deleted");
+}
+
+#[tokio::test]
+async fn endpoint_delete_reports_per_item_failures() {
+    let gone = mock!(Client::delete_vpc_endpoints)
+        .match_requests(|r| r.vpc_endpoint_ids() == ["vpce-gone"])
+        .then_output(|| {
+            DeleteVpcEndpointsOutput::builder()
+                .unsuccessful(
+                    UnsuccessfulItem::builder()
+                        .resource_id("vpce-gone")
+                        .error(UnsuccessfulItemError::builder().code("InvalidVpcEndpoint.NotFound").message("gone").build())
+                        .build(),
+                )
+                .build()
+        });
+    let denied = mock!(Client::delete_vpc_endpoints)
+        .match_requests(|r| r.vpc_endpoint_ids() == ["vpce-busy"])
+        .then_output(|| {
+            DeleteVpcEndpointsOutput::builder()
+                .unsuccessful(
+                    UnsuccessfulItem::builder()
+                        .resource_id("vpce-busy")
+                        .error(UnsuccessfulItemError::builder().code("OperationNotPermitted").message("owned by another account").build())
+                        .build(),
+                )
+                .build()
+        });
+    let ec2 = Ec2::from_client(client!([&gone, &denied]));
+    ec2.delete_endpoint("vpce-gone").await.expect("already gone is done");
+    let e = ec2.delete_endpoint("vpce-busy").await.unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("OperationNotPermitted"));
+    assert!(e.message.contains("another account"));
+}
+
+#[tokio::test]
+async fn security_group_dependency_violation_is_retried_then_succeeds() {
+    let rule = mock!(Client::delete_security_group)
+        .sequence()
+        .error(|| DeleteSecurityGroupError::generic(err_meta("DependencyViolation", "resource sg-1 has a dependent object")))
+        .output(|| DeleteSecurityGroupOutput::builder().build())
+        .build();
+    let ec2 = Ec2::from_client(client!([&rule]));
+    ec2.delete_security_group("sg-1").await.expect("retried");
+    assert_eq!(rule.num_calls(), 2);
+}
