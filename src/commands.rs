@@ -232,8 +232,39 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     };
     let backend = Arc::new(AwsBackend::new(ec2.clone(), opts.endpoint_timeout));
     let t2 = Instant::now();
-    let report = execute::execute(&cs, backend, &opts, &Progress::stdout()).await;
+    let progress = Progress::stdout();
+    let mut report = execute::execute(&cs, backend.clone(), &opts, &progress).await;
     t.add("execute", t2);
+    let t3 = Instant::now();
+    // A concurrent run of the same plan may have created copies of what this run
+    // created. Both runs agree on which copy is kept (lowest id in the plan's VPC), so
+    // each removes the others' extra copies: the account ends with one of each.
+    if report.errors.is_empty() && !destroy {
+        for _round in 0..3 {
+            let Ok(obs) = observe::observe(&ec2, &plan).await else { break };
+            let Ok(again) = changeset::diff(&plan, &obs) else { break };
+            let only_dups = !again.is_empty()
+                && again.changes.iter().all(|c| {
+                    c.action == changeset::Action::NoOp
+                        || (c.action == changeset::Action::Delete
+                            && c.reasons.iter().any(|r| r.starts_with("duplicate of") || r.starts_with("leftover in VPC")))
+                });
+            if !only_dups {
+                if !again.is_empty() {
+                    tracing::warn!("AWS changed while applying; run `sagevpc plan` again to see the difference");
+                }
+                break;
+            }
+            println!("\nRemoving copies created by a concurrent run of this plan:");
+            let r2 = execute::execute(&again, backend.clone(), &opts, &progress).await;
+            report.completed += r2.completed;
+            report.errors.extend(r2.errors);
+            if !report.errors.is_empty() {
+                break;
+            }
+        }
+        t.add("verify", t3);
+    }
     print_stats(cli, &ec2, &t);
     let s = cs.summary();
     if report.errors.is_empty() {

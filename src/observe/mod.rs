@@ -119,57 +119,11 @@ pub fn owned_key<'a>(tags: &'a Tags, plan: &str) -> Option<&'a str> {
         .flatten()
 }
 
-/// Read the live state that `plan` may own or refer to. Read-only.
+/// Read the live state that `plan` may own or refer to. Read-only. Two rounds of
+/// concurrent calls: everything found by tag or by name, then what needs the VPC id.
 pub async fn observe(ec2: &Ec2, plan: &Plan) -> Result<Observed, AwsError> {
     let name = plan.name.as_str();
     let mut obs = Observed::default();
-
-    let owned_vpcs = match &plan.vpc {
-        VpcSpec::Owned { .. } => ec2.describe_vpcs_by_plan(name).await?,
-        VpcSpec::Adopted { .. } => Vec::new(),
-    };
-    let (vpc_res, subnets, rts, sgs, eps) = tokio::join!(
-        async {
-            match &plan.vpc {
-                VpcSpec::Adopted { id, .. } => ec2.describe_vpc_by_id(id).await,
-                VpcSpec::Owned { .. } => Ok(None),
-            }
-        },
-        ec2.describe_subnets_by_plan(name),
-        ec2.describe_route_tables_by_plan(name),
-        ec2.describe_security_groups_by_plan(name),
-        ec2.describe_endpoints_by_plan(name),
-    );
-    let mut owned_vpcs = owned_vpcs;
-    owned_vpcs.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut vpc = match &plan.vpc {
-        VpcSpec::Adopted { .. } => vpc_res?,
-        VpcSpec::Owned { .. } => {
-            let mut it = owned_vpcs.into_iter();
-            let first = it.next();
-            obs.extra_vpcs = it.collect();
-            first
-        }
-    };
-    obs.subnets = subnets?;
-    obs.route_tables = rts?;
-    obs.security_groups = sgs?;
-    obs.endpoints = eps?;
-
-    if let Some(v) = vpc.as_mut() {
-        let (support, hostnames) = ec2.describe_vpc_dns(&v.id).await?;
-        v.dns_support = support;
-        v.dns_hostnames = hostnames;
-        if !plan.interface_endpoints.is_empty() {
-            obs.foreign_endpoints = ec2
-                .describe_endpoints_in_vpc(&v.id)
-                .await?
-                .into_iter()
-                .filter(|e| owned_key(&e.tags, name).is_none())
-                .collect();
-        }
-    }
-    obs.vpc = vpc;
 
     let subnet_ids: Vec<String> = plan
         .interface_endpoints
@@ -182,25 +136,69 @@ pub async fn observe(ec2: &Ec2, plan: &Plan) -> Result<Observed, AwsError> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    if !subnet_ids.is_empty() {
-        obs.referenced_subnets = ec2.describe_subnets_by_ids(&subnet_ids).await?;
-    }
-
     let mut names: Vec<String> = plan
         .interface_endpoints
         .values()
         .map(|e| e.service_name.clone())
-        .chain(
-            plan.gateway_endpoints
-                .values()
-                .map(|g| g.service_name.clone()),
-        )
+        .chain(plan.gateway_endpoints.values().map(|g| g.service_name.clone()))
         .collect();
     names.sort();
     names.dedup();
-    if !names.is_empty() {
-        obs.services = ec2.describe_endpoint_services(&names).await?;
+
+    let (vpcs, subnets, rts, sgs, eps, referenced, services) = tokio::join!(
+        async {
+            match &plan.vpc {
+                VpcSpec::Adopted { id, .. } => Ok(ec2.describe_vpc_by_id(id).await?.into_iter().collect()),
+                VpcSpec::Owned { .. } => ec2.describe_vpcs_by_plan(name).await,
+            }
+        },
+        ec2.describe_subnets_by_plan(name),
+        ec2.describe_route_tables_by_plan(name),
+        ec2.describe_security_groups_by_plan(name),
+        ec2.describe_endpoints_by_plan(name),
+        async {
+            if subnet_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                ec2.describe_subnets_by_ids(&subnet_ids).await
+            }
+        },
+        async {
+            if names.is_empty() {
+                Ok(Vec::new())
+            } else {
+                ec2.describe_endpoint_services(&names).await
+            }
+        },
+    );
+    let mut vpcs: Vec<ObservedVpc> = vpcs?;
+    vpcs.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut it = vpcs.into_iter();
+    let mut vpc = it.next();
+    obs.extra_vpcs = it.collect();
+    obs.subnets = subnets?;
+    obs.route_tables = rts?;
+    obs.security_groups = sgs?;
+    obs.endpoints = eps?;
+    obs.referenced_subnets = referenced?;
+    obs.services = services?;
+
+    if let Some(v) = vpc.as_mut() {
+        let want_foreign = !plan.interface_endpoints.is_empty();
+        let (dns, foreign) = tokio::join!(ec2.describe_vpc_dns(&v.id), async {
+            if want_foreign {
+                ec2.describe_endpoints_in_vpc(&v.id).await
+            } else {
+                Ok(Vec::new())
+            }
+        });
+        (v.dns_support, v.dns_hostnames) = dns?;
+        obs.foreign_endpoints = foreign?
+            .into_iter()
+            .filter(|e| owned_key(&e.tags, name).is_none())
+            .collect();
     }
+    obs.vpc = vpc;
     Ok(obs)
 }
 

@@ -66,23 +66,19 @@ pub fn validate_source(path: &Path, text: &str) -> Result<Plan, PlanError> {
     let raw: RawPlan = match serde_path_to_error::deserialize(de) {
         Ok(raw) => raw,
         Err(e) => {
-            let field = e
-                .path()
-                .iter()
-                .filter_map(|seg| match seg {
-                    serde_path_to_error::Segment::Map { key } if !key.starts_with("$__") => {
-                        Some(key.clone())
-                    }
-                    serde_path_to_error::Segment::Seq { index } => Some(format!("[{index}]")),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-                .join(".")
-                .replace(".[", "[");
+            let span = e.inner().span();
+            let field = field_path(text, e.path(), span.clone());
             let inner = e.into_inner();
-            let span = inner.span().unwrap_or(0..0);
-            let msg = inner.message().trim().to_string();
-            ctx.err(span, field, msg);
+            let mut msg = inner.message().trim().to_string();
+            if msg.contains("expected a borrowed string") {
+                // toml cannot give a position to a table written with dotted keys
+                // (`vpc.cidr = ...`) or only through sub-table headers (`[vpc.x]`).
+                let table = field.rsplit_once('.').map_or(field.as_str(), |(t, _)| t);
+                msg = format!(
+                    "write table `{table}` under its own [{table}] header or inline ({table} = {{ ... }}); dotted keys and sub-tables ([{table}.x]) are not supported here"
+                );
+            }
+            ctx.err(span.unwrap_or(0..0), field, msg);
             return Err(PlanError {
                 diagnostics: ctx.diags,
             });
@@ -96,6 +92,159 @@ pub fn validate_source(path: &Path, text: &str) -> Result<Plan, PlanError> {
             diagnostics: ctx.diags,
         })
     }
+}
+
+/// The document's keys with their positions. serde_path_to_error cannot capture map
+/// keys that are deserialized as `Spanned<String>` (they come out as
+/// `Segment::Unknown`); this tree names them from the error's position instead.
+enum KeyNode {
+    Table(Vec<(S<String>, KeyNode)>),
+    Array(Vec<KeyNode>),
+    Scalar,
+}
+
+impl<'de> serde::Deserialize<'de> for KeyNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyNode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any TOML value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<KeyNode, E> {
+                Ok(KeyNode::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<KeyNode, E> {
+                Ok(KeyNode::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<KeyNode, E> {
+                Ok(KeyNode::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<KeyNode, E> {
+                Ok(KeyNode::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<KeyNode, E> {
+                Ok(KeyNode::Scalar)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<KeyNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    items.push(x);
+                }
+                Ok(KeyNode::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<KeyNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(k) = a.next_key()? {
+                    entries.push((k, a.next_value()?));
+                }
+                Ok(KeyNode::Table(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl KeyNode {
+    fn child(&self, key: &str) -> Option<&KeyNode> {
+        match self {
+            KeyNode::Table(entries) => entries
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Start of the last key of this subtree that begins before `end`.
+    fn last_key_before(&self, end: usize) -> Option<usize> {
+        match self {
+            KeyNode::Table(entries) => entries
+                .iter()
+                .flat_map(|(k, v)| {
+                    [
+                        Some(k.span().start).filter(|&s| s < end),
+                        v.last_key_before(end),
+                    ]
+                })
+                .flatten()
+                .max(),
+            KeyNode::Array(items) => items.iter().filter_map(|v| v.last_key_before(end)).max(),
+            KeyNode::Scalar => None,
+        }
+    }
+
+    /// The entry of this table the error at `span` lies in: the one holding the last
+    /// key written before the end of the span.
+    fn locate(&self, span: &Range<usize>) -> Option<(&str, &KeyNode)> {
+        let KeyNode::Table(entries) = self else {
+            return None;
+        };
+        let end = span.end.max(span.start + 1);
+        entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let last = [
+                    Some(k.span().start).filter(|&s| s < end),
+                    v.last_key_before(end),
+                ]
+                .into_iter()
+                .flatten()
+                .max()?;
+                Some((last, k.get_ref().as_str(), v))
+            })
+            .max_by_key(|(last, _, _)| *last)
+            .map(|(_, k, v)| (k, v))
+    }
+}
+
+/// Dotted field path (`subnets.private-a.cidr`, `interface_endpoints.services[2]`) of a
+/// deserialization error.
+fn field_path(text: &str, path: &serde_path_to_error::Path, span: Option<Range<usize>>) -> String {
+    use serde_path_to_error::Segment;
+    let tree: Option<KeyNode> = toml::from_str(text).ok();
+    let mut node = tree.as_ref();
+    let mut parts: Vec<String> = Vec::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Map { key } if key.starts_with("$__") => {}
+            Segment::Map { key } => {
+                parts.push(key.clone());
+                node = node.and_then(|n| n.child(key));
+            }
+            Segment::Seq { index } => {
+                parts.push(format!("[{index}]"));
+                node = node.and_then(|n| match n {
+                    KeyNode::Array(items) => items.get(*index),
+                    _ => None,
+                });
+            }
+            Segment::Unknown => match (node, &span) {
+                (Some(n), Some(sp)) => match n.locate(sp) {
+                    Some((k, child)) => {
+                        parts.push(k.to_string());
+                        node = Some(child);
+                    }
+                    None => {
+                        parts.push("?".to_string());
+                        node = None;
+                    }
+                },
+                _ => {
+                    parts.push("?".to_string());
+                    node = None;
+                }
+            },
+            Segment::Enum { .. } => {}
+        }
+    }
+    parts.join(".").replace(".[", "[")
 }
 
 fn is_key_like(s: &str) -> bool {
@@ -297,8 +446,15 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
                 &field,
                 "security group names may contain only letters, digits, '-' and '_'",
             );
+        } else if key.get_ref() == "self" {
+            ctx.err(
+                key.span(),
+                &field,
+                "\"self\" is reserved: in a rule it names the rule's own group",
+            );
         }
-        if let Some(spec) = check_security_group(ctx, &field, sg.get_ref(), &sg_keys) {
+        if let Some(spec) = check_security_group(ctx, &field, key.get_ref(), sg.get_ref(), &sg_keys)
+        {
             security_groups.insert(key.get_ref().clone(), spec);
         }
     }
@@ -335,21 +491,28 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     // --- interface endpoints
     let mut interface_endpoints = BTreeMap::new();
     if let Some(ie) = &raw.interface_endpoints {
+        let subnet_keys: BTreeSet<String> =
+            raw.subnets.keys().map(|k| k.get_ref().clone()).collect();
         interface_endpoints = check_interface_endpoints(
             ctx,
             ie.get_ref(),
             ie.span(),
             &region,
-            &subnets,
-            &security_groups,
+            (&subnets, &subnet_keys),
+            (&security_groups, &sg_keys),
         );
         if interface_endpoints.contains_key("s3")
             && !gateway_endpoints.contains_key("s3")
             && *ie.get_ref().private_dns.get_ref()
         {
             // AWS requires the gateway endpoint first for S3 interface private DNS.
+            let dns = &ie.get_ref().private_dns;
             ctx.err(
-                ie.get_ref().private_dns.span(),
+                if dns.span() == (0..0) {
+                    ie.get_ref().services.span()
+                } else {
+                    dns.span()
+                },
                 "interface_endpoints.private_dns",
                 "private DNS for an S3 interface endpoint needs an S3 gateway endpoint in the same VPC: add [gateway_endpoints.s3]",
             );
@@ -499,6 +662,7 @@ fn parse_ports(
 fn check_rule(
     ctx: &mut Ctx,
     field: &str,
+    own_key: &str,
     direction: Direction,
     spanned: &S<RawRule>,
     sg_keys: &BTreeSet<String>,
@@ -544,7 +708,8 @@ fn check_rule(
         }
         Some(p) => {
             let v = p.get_ref().trim();
-            if v == "self" {
+            // The group's own name is the same permission as `self` to AWS.
+            if v == "self" || v == own_key {
                 Some(Peer::SelfGroup)
             } else if sg_keys.contains(v) {
                 Some(Peer::Group(v.to_string()))
@@ -595,6 +760,7 @@ fn check_rule(
 fn check_security_group(
     ctx: &mut Ctx,
     field: &str,
+    own_key: &str,
     sg: &RawSecurityGroup,
     sg_keys: &BTreeSet<String>,
 ) -> Option<SecurityGroupSpec> {
@@ -620,7 +786,7 @@ fn check_security_group(
         };
         for (i, r) in list.iter().enumerate() {
             let rf = format!("{field}.{name}[{i}]");
-            match check_rule(ctx, &rf, dir, r, sg_keys) {
+            match check_rule(ctx, &rf, own_key, dir, r, sg_keys) {
                 Some(rule) => {
                     if !rules.insert(rule) {
                         ctx.err(r.span(), &rf, "duplicate rule: AWS rejects the same permission twice (InvalidPermission.Duplicate)");
@@ -704,8 +870,9 @@ fn check_interface_endpoints(
     ie: &RawInterfaceEndpoints,
     span: Range<usize>,
     region: &str,
-    subnets: &BTreeMap<String, SubnetSpec>,
-    sgs: &BTreeMap<String, SecurityGroupSpec>,
+    // Valid items, and the names of all items (an invalid one is already reported).
+    (subnets, subnet_keys): (&BTreeMap<String, SubnetSpec>, &BTreeSet<String>),
+    (sgs, sg_keys): (&BTreeMap<String, SecurityGroupSpec>, &BTreeSet<String>),
 ) -> BTreeMap<String, InterfaceEndpointSpec> {
     let mut out = BTreeMap::new();
     let before = ctx.diags.len();
@@ -777,6 +944,8 @@ fn check_interface_endpoints(
             if !subnet_refs.insert(Ref::Id(v.clone())) {
                 ctx.err(s.span(), f, format!("subnet {v:?} listed twice"));
             }
+        } else if subnet_keys.contains(v) {
+            // An invalid subnet of the plan: its own diagnostic says why.
         } else {
             let known: Vec<&str> = subnets.keys().map(String::as_str).collect();
             ctx.err(
@@ -798,6 +967,8 @@ fn check_interface_endpoints(
             sg_refs.insert(Ref::Key(v.clone()));
         } else if is_aws_id(v, "sg-") {
             sg_refs.insert(Ref::Id(v.clone()));
+        } else if sg_keys.contains(v) {
+            // An invalid group of the plan: its own diagnostic says why.
         } else {
             let known: Vec<&str> = sgs.keys().map(String::as_str).collect();
             ctx.err(
