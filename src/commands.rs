@@ -225,6 +225,13 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
         confirm(destroy)?;
     }
     println!();
+    if cli.stats {
+        let (calls, waits) = cs.critical_path();
+        eprintln!(
+            "stats: changeset {} nodes; critical path {calls} API calls and {waits} endpoint waits",
+            cs.nodes.len()
+        );
+    }
     let opts = ExecOptions {
         parallelism: args.parallelism as usize,
         endpoint_timeout: Duration::from_secs(args.endpoint_timeout),

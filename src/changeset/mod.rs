@@ -352,6 +352,29 @@ impl Changeset {
         depth.into_iter().max().unwrap_or(0)
     }
 
+    /// The longest dependency chain as (API calls, endpoint waits) on it. A node that
+    /// waits for an endpoint counts its create/modify/delete call plus one poll call,
+    /// and one wait (the waiter's first poll delay). With per-call latency `L` and
+    /// first-poll delay `W`, no executor can finish before `calls*L + waits*W`.
+    pub fn critical_path(&self) -> (usize, usize) {
+        let Ok(order) = self.topo_order() else {
+            return (0, 0);
+        };
+        let cost = |op: &Op| -> (usize, usize) {
+            match op {
+                Op::CreateEndpoint { .. } | Op::ModifyEndpoint { .. } | Op::DeleteEndpoint { .. } => (2, 1),
+                _ => (1, 0),
+            }
+        };
+        let mut best = vec![(0usize, 0usize); self.nodes.len()];
+        for i in order {
+            let (c, w) = cost(&self.nodes[i].op);
+            let prev = self.nodes[i].deps.iter().map(|&j| best[j]).max().unwrap_or((0, 0));
+            best[i] = (prev.0 + c, prev.1 + w);
+        }
+        best.into_iter().max().unwrap_or((0, 0))
+    }
+
     /// Check the graph: acyclic, and every id reference is also a dependency.
     pub fn check_graph(&self) -> Result<(), String> {
         for (i, n) in self.nodes.iter().enumerate() {
