@@ -86,4 +86,11 @@ pub struct ApplyArgs {
     /// Seconds to wait for an endpoint to become available (or deleted).
     #[arg(long, default_value_t = 600)]
     pub endpoint_timeout: u64,
+    /// Seconds to wait for another run of the same plan to release the apply lock.
+    #[arg(long, default_value_t = 900)]
+    pub lock_timeout: u64,
+    /// Seconds after which the apply lock of a killed run counts as abandoned (a live
+    /// run renews it every third of this).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..))]
+    pub lock_ttl: u64,
 }

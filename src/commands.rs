@@ -9,10 +9,13 @@ use crate::aws::{self, Connection, Ec2};
 use crate::changeset::saved::{sha256_hex, SavedPlan, SAVED_KIND, SAVED_VERSION};
 use crate::changeset::{self, Changeset};
 use crate::cli::{ApplyArgs, Cli, Command, Output, PlanArgs};
+use crate::execute::lock::{lock_name, PlanLock};
 use crate::execute::{self, AwsBackend, ExecOptions};
 use crate::observe::{self, Observed};
 use crate::plan::Plan;
 use crate::render::{self, Progress};
+
+const STALE: &str = "error: saved plan is stale: the live state changed since the saved plan was made; run `sagevpc plan --out` again. Nothing was changed.";
 
 /// Run one CLI invocation; returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -98,7 +101,12 @@ async fn read_and_diff(
     } else {
         changeset::diff(plan, &obs)
     }
-    .map_err(|e| format!("error: plan {} cannot be applied as it is:\n{e}", plan.source.display()))?;
+    .map_err(|e| {
+        format!(
+            "error: plan {} cannot be applied as it is:\n{e}",
+            plan.source.display()
+        )
+    })?;
     t.add("diff", t1);
     Ok((obs, cs))
 }
@@ -132,7 +140,8 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<u8, String> {
     print_stats(cli, &ec2, &t);
     let (obs, cs) = result?;
     if let Some(out) = &args.out {
-        let text = std::fs::read(&args.plan).map_err(|e| format!("error: {}: {e}", args.plan.display()))?;
+        let text = std::fs::read(&args.plan)
+            .map_err(|e| format!("error: {}: {e}", args.plan.display()))?;
         let saved = SavedPlan {
             kind: SAVED_KIND.into(),
             format_version: SAVED_VERSION,
@@ -142,7 +151,11 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<u8, String> {
             changeset: cs.clone(),
         };
         saved.write(out).map_err(|e| format!("error: {e}"))?;
-        eprintln!("Saved the changeset to {}; run `sagevpc apply {}` to perform exactly these actions.", out.display(), out.display());
+        eprintln!(
+            "Saved the changeset to {}; run `sagevpc apply {}` to perform exactly these actions.",
+            out.display(),
+            out.display()
+        );
     }
     match args.output {
         Output::Human => print!("{}", render::human::changeset(&cs)),
@@ -165,7 +178,11 @@ fn confirm(destroy: bool) -> Result<(), String> {
     }
     print!(
         "\nDo you want to {}? Only 'yes' will be accepted.\n  Enter a value: ",
-        if destroy { "destroy these resources" } else { "perform these actions" }
+        if destroy {
+            "destroy these resources"
+        } else {
+            "perform these actions"
+        }
     );
     let _ = std::io::stdout().flush();
     let mut line = String::new();
@@ -176,7 +193,10 @@ fn confirm(destroy: bool) -> Result<(), String> {
     if line.trim() == "yes" {
         Ok(())
     } else {
-        Err(format!("{} cancelled.", if destroy { "Destroy" } else { "Apply" }))
+        Err(format!(
+            "{} cancelled.",
+            if destroy { "Destroy" } else { "Apply" }
+        ))
     }
 }
 
@@ -185,7 +205,10 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     if saved.is_some() && destroy {
         return Err("error: destroy takes a plan file, not a saved plan".into());
     }
-    let plan_path = saved.as_ref().map(|s| s.plan_file.clone()).unwrap_or_else(|| args.plan.clone());
+    let plan_path = saved
+        .as_ref()
+        .map(|s| s.plan_file.clone())
+        .unwrap_or_else(|| args.plan.clone());
     let plan = load(&plan_path)?;
     let ec2 = connect(cli, &plan).await;
     let mut t = Timings::new();
@@ -197,10 +220,12 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
             return Err(e);
         }
     };
+    let is_saved = saved.is_some();
     let cs = match saved {
         None => fresh,
         Some(saved) => {
-            let text = std::fs::read(&plan_path).map_err(|e| format!("error: {}: {e}", plan_path.display()))?;
+            let text = std::fs::read(&plan_path)
+                .map_err(|e| format!("error: {}: {e}", plan_path.display()))?;
             if sha256_hex(&text) != saved.plan_sha256 {
                 return Err(format!(
                     "error: saved plan is stale: plan file {} changed since the saved plan was made; run `sagevpc plan --out` again. Nothing was changed.",
@@ -209,9 +234,7 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
             }
             if obs.fingerprint() != saved.observed_fingerprint {
                 print_stats(cli, &ec2, &t);
-                return Err(
-                    "error: saved plan is stale: the live state changed since the saved plan was made; run `sagevpc plan --out` again. Nothing was changed.".into(),
-                );
+                return Err(STALE.into());
             }
             saved.changeset
         }
@@ -224,6 +247,69 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     if !args.auto_approve {
         confirm(destroy)?;
     }
+
+    // One run of a plan changes AWS at a time (see execute::lock). Whatever happened
+    // before the lock was ours is re-read: the approved changes must still be the ones
+    // to make.
+    let tl = Instant::now();
+    let lock = PlanLock::acquire(
+        &ec2,
+        &plan.name,
+        Duration::from_secs(args.lock_ttl),
+        Duration::from_secs(args.lock_timeout),
+        |holder| {
+            println!(
+                "\nWaiting for another run of plan {:?} to finish (lock {}, held by {holder})...",
+                plan.name,
+                lock_name(&plan.name)
+            )
+        },
+    )
+    .await
+    .map_err(|e| format!("error: {e}"))?;
+    t.add("lock", tl);
+    let result = async {
+        let t0 = Instant::now();
+        let obs2 = observe::observe(&ec2, &plan)
+            .await
+            .map_err(|e| format!("error: reading live state failed: {e}"))?;
+        t.add("re-read", t0);
+        if obs2.fingerprint() == obs.fingerprint() {
+            return Ok(Some(cs));
+        }
+        if is_saved {
+            return Err(STALE.to_string());
+        }
+        let again = if destroy { changeset::destroy(&plan, &obs2) } else { changeset::diff(&plan, &obs2) }
+            .map_err(|e| format!("error: plan {} cannot be applied as it is:\n{e}", plan.source.display()))?;
+        if again.is_empty() {
+            println!("\nNo changes left: another run of this plan made them while this one waited.");
+            return Ok(None);
+        }
+        let same = |a: &Changeset, b: &Changeset| {
+            a.changes.len() == b.changes.len()
+                && a.changes.iter().zip(&b.changes).all(|(x, y)| x.address == y.address && x.action == y.action && x.after == y.after)
+        };
+        if same(&again, &cs) {
+            Ok(Some(again))
+        } else {
+            Err("error: AWS changed while this run waited for the apply lock; the approved changes are no longer the right ones. Nothing was changed; run `sagevpc plan` and apply again.".into())
+        }
+    }
+    .await;
+    let cs = match result {
+        Ok(Some(cs)) => cs,
+        Ok(None) => {
+            lock.release().await;
+            print_stats(cli, &ec2, &t);
+            return Ok(0);
+        }
+        Err(e) => {
+            lock.release().await;
+            print_stats(cli, &ec2, &t);
+            return Err(e);
+        }
+    };
     println!();
     if cli.stats {
         let (calls, waits) = cs.critical_path();
@@ -240,38 +326,9 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     let backend = Arc::new(AwsBackend::new(ec2.clone(), opts.endpoint_timeout));
     let t2 = Instant::now();
     let progress = Progress::stdout();
-    let mut report = execute::execute(&cs, backend.clone(), &opts, &progress).await;
+    let report = execute::execute(&cs, backend, &opts, &progress).await;
     t.add("execute", t2);
-    let t3 = Instant::now();
-    // A concurrent run of the same plan may have created copies of what this run
-    // created. Both runs agree on which copy is kept (lowest id in the plan's VPC), so
-    // each removes the others' extra copies: the account ends with one of each.
-    if report.errors.is_empty() && !destroy {
-        for _round in 0..3 {
-            let Ok(obs) = observe::observe(&ec2, &plan).await else { break };
-            let Ok(again) = changeset::diff(&plan, &obs) else { break };
-            let only_dups = !again.is_empty()
-                && again.changes.iter().all(|c| {
-                    c.action == changeset::Action::NoOp
-                        || (c.action == changeset::Action::Delete
-                            && c.reasons.iter().any(|r| r.starts_with("duplicate of") || r.starts_with("leftover in VPC")))
-                });
-            if !only_dups {
-                if !again.is_empty() {
-                    tracing::warn!("AWS changed while applying; run `sagevpc plan` again to see the difference");
-                }
-                break;
-            }
-            println!("\nRemoving copies created by a concurrent run of this plan:");
-            let r2 = execute::execute(&again, backend.clone(), &opts, &progress).await;
-            report.completed += r2.completed;
-            report.errors.extend(r2.errors);
-            if !report.errors.is_empty() {
-                break;
-            }
-        }
-        t.add("verify", t3);
-    }
+    lock.release().await;
     print_stats(cli, &ec2, &t);
     let s = cs.summary();
     if report.errors.is_empty() {

@@ -8,12 +8,15 @@ use std::time::Duration;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::error::ErrorMetadata;
 use aws_sdk_ec2::operation::create_subnet::{CreateSubnetError, CreateSubnetOutput};
-use aws_sdk_ec2::operation::delete_security_group::{DeleteSecurityGroupError, DeleteSecurityGroupOutput};
+use aws_sdk_ec2::operation::delete_security_group::{
+    DeleteSecurityGroupError, DeleteSecurityGroupOutput,
+};
 use aws_sdk_ec2::operation::delete_vpc_endpoints::DeleteVpcEndpointsOutput;
 use aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput;
 use aws_sdk_ec2::operation::describe_vpcs::{DescribeVpcsError, DescribeVpcsOutput};
 use aws_sdk_ec2::types::{
-    LastError, State, Subnet, UnsuccessfulItem, UnsuccessfulItemError, Vpc, VpcEndpoint, VpcEndpointType,
+    LastError, State, Subnet, UnsuccessfulItem, UnsuccessfulItemError, Vpc, VpcEndpoint,
+    VpcEndpointType,
 };
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -43,16 +46,26 @@ fn tags() -> Tags {
 async fn throttling_is_retried_with_backoff() {
     let rule = mock!(Client::describe_vpcs)
         .sequence()
-        .error(|| DescribeVpcsError::generic(err_meta("RequestLimitExceeded", "Request limit exceeded.")))
+        .error(|| {
+            DescribeVpcsError::generic(err_meta("RequestLimitExceeded", "Request limit exceeded."))
+        })
         .times(2)
         .output(|| {
             DescribeVpcsOutput::builder()
-                .vpcs(Vpc::builder().vpc_id("vpc-1").cidr_block("10.0.0.0/16").build())
+                .vpcs(
+                    Vpc::builder()
+                        .vpc_id("vpc-1")
+                        .cidr_block("10.0.0.0/16")
+                        .build(),
+                )
                 .build()
         })
         .build();
     let ec2 = Ec2::from_client(client!([&rule]));
-    let vpcs = ec2.describe_vpcs_by_plan("m").await.expect("retried to success");
+    let vpcs = ec2
+        .describe_vpcs_by_plan("m")
+        .await
+        .expect("retried to success");
     assert_eq!(vpcs.len(), 1);
     assert_eq!(vpcs[0].id, "vpc-1");
     assert_eq!(rule.num_calls(), 3);
@@ -88,7 +101,12 @@ async fn retries_are_bounded() {
 async fn not_found_right_after_create_is_retried() {
     let rule = mock!(Client::create_subnet)
         .sequence()
-        .error(|| CreateSubnetError::generic(err_meta("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist")))
+        .error(|| {
+            CreateSubnetError::generic(err_meta(
+                "InvalidVpcID.NotFound",
+                "The vpc ID 'vpc-1' does not exist",
+            ))
+        })
         .times(2)
         .output(|| {
             CreateSubnetOutput::builder()
@@ -127,15 +145,26 @@ async fn errors_retrying_cannot_fix_fail_at_once_with_a_hint() {
     assert_eq!(e.code.as_deref(), Some("InvalidSubnet.Conflict"));
     assert!(e.message.contains("conflicts with another subnet"));
     assert!(e.hint().unwrap().contains("overlaps"));
-    assert!(e.to_string().starts_with("CreateSubnet failed: InvalidSubnet.Conflict"));
+    assert!(e
+        .to_string()
+        .starts_with("CreateSubnet failed: InvalidSubnet.Conflict"));
 }
 
 #[tokio::test]
 async fn adopted_vpc_not_found_is_none() {
-    let rule = mock!(Client::describe_vpcs)
-        .then_error(|| DescribeVpcsError::generic(err_meta("InvalidVpcID.NotFound", "The vpc ID 'vpc-0123456789abcdef0' does not exist")));
+    let rule = mock!(Client::describe_vpcs).then_error(|| {
+        DescribeVpcsError::generic(err_meta(
+            "InvalidVpcID.NotFound",
+            "The vpc ID 'vpc-0123456789abcdef0' does not exist",
+        ))
+    });
     let ec2 = Ec2::from_client(client!([&rule]));
-    assert_eq!(ec2.describe_vpc_by_id("vpc-0123456789abcdef0").await.unwrap(), None);
+    assert_eq!(
+        ec2.describe_vpc_by_id("vpc-0123456789abcdef0")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -147,7 +176,12 @@ async fn endpoint_status_carries_last_error_and_missing_means_deleted() {
                     .vpc_endpoint_id("vpce-1")
                     .vpc_endpoint_type(VpcEndpointType::Interface)
                     .state(State::Failed)
-                    .last_error(LastError::builder().code("InsufficientFreeAddresses").message("subnet is full").build())
+                    .last_error(
+                        LastError::builder()
+                            .code("InsufficientFreeAddresses")
+                            .message("subnet is full")
+                            .build(),
+                    )
                     .build(),
             )
             .build()
@@ -159,7 +193,10 @@ async fn endpoint_status_carries_last_error_and_missing_means_deleted() {
         .unwrap();
     assert_eq!(st.len(), 2);
     assert_eq!(st[0].state, "failed");
-    assert_eq!(st[0].last_error.as_deref(), Some("InsufficientFreeAddresses: subnet is full"));
+    assert_eq!(
+        st[0].last_error.as_deref(),
+        Some("InsufficientFreeAddresses: subnet is full")
+    );
     assert_eq!(st[1].id, "vpce-2");
     assert_eq!(st[1].state, "deleted");
 }
@@ -173,7 +210,12 @@ async fn endpoint_delete_reports_per_item_failures() {
                 .unsuccessful(
                     UnsuccessfulItem::builder()
                         .resource_id("vpce-gone")
-                        .error(UnsuccessfulItemError::builder().code("InvalidVpcEndpoint.NotFound").message("gone").build())
+                        .error(
+                            UnsuccessfulItemError::builder()
+                                .code("InvalidVpcEndpoint.NotFound")
+                                .message("gone")
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
@@ -185,13 +227,20 @@ async fn endpoint_delete_reports_per_item_failures() {
                 .unsuccessful(
                     UnsuccessfulItem::builder()
                         .resource_id("vpce-busy")
-                        .error(UnsuccessfulItemError::builder().code("OperationNotPermitted").message("owned by another account").build())
+                        .error(
+                            UnsuccessfulItemError::builder()
+                                .code("OperationNotPermitted")
+                                .message("owned by another account")
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
         });
     let ec2 = Ec2::from_client(client!([&gone, &denied]));
-    ec2.delete_endpoint("vpce-gone").await.expect("already gone is done");
+    ec2.delete_endpoint("vpce-gone")
+        .await
+        .expect("already gone is done");
     let e = ec2.delete_endpoint("vpce-busy").await.unwrap_err();
     assert_eq!(e.code.as_deref(), Some("OperationNotPermitted"));
     assert!(e.message.contains("another account"));
@@ -201,7 +250,12 @@ async fn endpoint_delete_reports_per_item_failures() {
 async fn security_group_dependency_violation_is_retried_then_succeeds() {
     let rule = mock!(Client::delete_security_group)
         .sequence()
-        .error(|| DeleteSecurityGroupError::generic(err_meta("DependencyViolation", "resource sg-1 has a dependent object")))
+        .error(|| {
+            DeleteSecurityGroupError::generic(err_meta(
+                "DependencyViolation",
+                "resource sg-1 has a dependent object",
+            ))
+        })
         .output(|| DeleteSecurityGroupOutput::builder().build())
         .build();
     let ec2 = Ec2::from_client(client!([&rule]));

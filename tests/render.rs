@@ -40,7 +40,9 @@ fn redact(s: &str) -> String {
     while let Some(pos) = rest.find(|c: char| c.is_ascii_lowercase()) {
         out.push_str(&rest[..pos]);
         rest = &rest[pos..];
-        let word_end = rest.find(|c: char| !(c.is_ascii_lowercase())).unwrap_or(rest.len());
+        let word_end = rest
+            .find(|c: char| !(c.is_ascii_lowercase()))
+            .unwrap_or(rest.len());
         let prefix = &rest[..word_end];
         let after = &rest[word_end..];
         let is_id = ["vpc", "subnet", "rtb", "rtbassoc", "sg", "vpce"].contains(&prefix)
@@ -108,7 +110,10 @@ async fn human_edits_and_drift() {
     assert!(out.contains("  ~ interface_endpoint.sts"), "{out}");
     // subnet and group replaced (+1 each), the new group's rule and the new subnet's
     // association created; four endpoints move to the new subnet/group; logs deleted.
-    assert!(out.contains("Plan: 4 to add, 4 to change, 3 to destroy."), "{out}");
+    assert!(
+        out.contains("Plan: 4 to add, 4 to change, 3 to destroy."),
+        "{out}"
+    );
     assert!(out.contains("subnet.private-c (subnet-<id>)"), "{out}");
     assert!(out.contains("subnet.private-c (new)"), "{out}");
     insta::assert_snapshot!(out);

@@ -309,7 +309,10 @@ impl Ec2 {
         })
     }
 
-    async fn describe_subnets(&self, filters: Vec<Filter>) -> Result<Vec<ObservedSubnet>, AwsError> {
+    async fn describe_subnets(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<ObservedSubnet>, AwsError> {
         let pages: Vec<_> = self
             .client
             .describe_subnets()
@@ -543,13 +546,13 @@ impl Ec2 {
                 }
             };
             for d in resp.service_details() {
-                let Some(name) = d.service_name() else { continue };
+                let Some(name) = d.service_name() else {
+                    continue;
+                };
                 for t in d.service_type() {
                     let endpoint_type = match t.service_type() {
                         Some(aws_sdk_ec2::types::ServiceType::Gateway) => EndpointType::Gateway,
-                        Some(aws_sdk_ec2::types::ServiceType::Interface) => {
-                            EndpointType::Interface
-                        }
+                        Some(aws_sdk_ec2::types::ServiceType::Interface) => EndpointType::Interface,
                         _ => continue,
                     };
                     out.push(ServiceInfo {
@@ -657,7 +660,11 @@ impl Ec2 {
             .and_then(|r| r.route_table_id())
             .map(str::to_string)
             .ok_or_else(|| {
-                AwsError::new("CreateRouteTable", None, "response carried no route table id")
+                AwsError::new(
+                    "CreateRouteTable",
+                    None,
+                    "response carried no route table id",
+                )
             })
     }
 
@@ -679,7 +686,11 @@ impl Ec2 {
         })
         .await?;
         out.association_id().map(str::to_string).ok_or_else(|| {
-            AwsError::new("AssociateRouteTable", None, "response carried no association id")
+            AwsError::new(
+                "AssociateRouteTable",
+                None,
+                "response carried no association id",
+            )
         })
     }
 
@@ -819,7 +830,7 @@ impl Ec2 {
 fn is_gone(state: Option<&str>) -> bool {
     matches!(
         state.map(str::to_ascii_lowercase).as_deref(),
-        Some("deleted") | Some("rejected") | Some("expired")
+        Some("deleted") | Some("deleting") | Some("rejected") | Some("expired")
     )
 }
 
@@ -845,7 +856,6 @@ where
         }
     }
 }
-
 
 /// Changes to an existing endpoint, sent as one ModifyVpcEndpoint.
 #[derive(Debug, Clone, Default)]
@@ -918,7 +928,9 @@ impl Ec2 {
         self.client
             .delete_tags()
             .resources(id)
-            .set_tags(Some(keys.iter().map(|k| Tag::builder().key(k).build()).collect()))
+            .set_tags(Some(
+                keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
+            ))
             .send()
             .await
             .map(|_| ())
@@ -953,7 +965,12 @@ impl Ec2 {
         if let Some(u) = out.unsuccessful().first() {
             let (code, msg) = u
                 .error()
-                .map(|e| (e.code().unwrap_or_default().to_string(), e.message().unwrap_or_default().to_string()))
+                .map(|e| {
+                    (
+                        e.code().unwrap_or_default().to_string(),
+                        e.message().unwrap_or_default().to_string(),
+                    )
+                })
                 .unwrap_or_default();
             if code.ends_with("NotFound") {
                 return Ok(());
@@ -979,8 +996,9 @@ impl Ec2 {
                     .map_err(|e| AwsError::from_sdk("DeleteSecurityGroup", e)),
             );
             match r {
-                Err(e) if e.code.as_deref() == Some("DependencyViolation")
-                    && tokio::time::Instant::now() < deadline =>
+                Err(e)
+                    if e.code.as_deref() == Some("DependencyViolation")
+                        && tokio::time::Instant::now() < deadline =>
                 {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));
@@ -1004,8 +1022,9 @@ impl Ec2 {
                     .map_err(|e| AwsError::from_sdk("DeleteSubnet", e)),
             );
             match r {
-                Err(e) if e.code.as_deref() == Some("DependencyViolation")
-                    && tokio::time::Instant::now() < deadline =>
+                Err(e)
+                    if e.code.as_deref() == Some("DependencyViolation")
+                        && tokio::time::Instant::now() < deadline =>
                 {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));
@@ -1037,5 +1056,88 @@ impl Ec2 {
                 .map(|_| ())
                 .map_err(|e| AwsError::from_sdk("DeleteVpc", e)),
         )
+    }
+
+    /// Create the key pair that serves as a plan's apply lock. `Ok(None)` when it
+    /// already exists (someone else holds the lock).
+    pub async fn create_lock_key(
+        &self,
+        name: &str,
+        tags: &Tags,
+    ) -> Result<Option<String>, AwsError> {
+        let r = self
+            .client
+            .create_key_pair()
+            .key_name(name)
+            .tag_specifications(tag_spec(ResourceType::KeyPair, tags))
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(Some(out.key_pair_id().unwrap_or_default().to_string())),
+            Err(e) => {
+                let e = AwsError::from_sdk("CreateKeyPair", e);
+                if e.code.as_deref() == Some("InvalidKeyPair.Duplicate") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The lock key pair of `name`, if it exists: (id, tags).
+    pub async fn describe_lock_key(&self, name: &str) -> Result<Option<(String, Tags)>, AwsError> {
+        match self
+            .client
+            .describe_key_pairs()
+            .key_names(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.key_pairs().first().map(|k| {
+                (
+                    k.key_pair_id().unwrap_or_default().to_string(),
+                    tags_of(k.tags()),
+                )
+            })),
+            Err(e) => {
+                let e = AwsError::from_sdk("DescribeKeyPairs", e);
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Delete a lock key pair by id (not by name: a stale lock that someone else just
+    /// replaced must not be deleted by mistake). Emulators that ignore `KeyPairId`
+    /// (LocalStack) are detected: if the same key pair is still there, it is deleted by
+    /// name.
+    pub async fn delete_lock_key(&self, id: &str, name: &str) -> Result<(), AwsError> {
+        gone_ok(
+            self.client
+                .delete_key_pair()
+                .key_pair_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("DeleteKeyPair", e)),
+        )?;
+        if let Some((still, _)) = self.describe_lock_key(name).await? {
+            if still == id {
+                gone_ok(
+                    self.client
+                        .delete_key_pair()
+                        .key_name(name)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk("DeleteKeyPair", e)),
+                )?;
+            }
+        }
+        Ok(())
     }
 }

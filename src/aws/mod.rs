@@ -88,7 +88,9 @@ impl AwsError {
             "VpcLimitExceeded" | "SecurityGroupLimitExceeded" | "VpcEndpointLimitExceeded" => {
                 "an account quota is reached; raise it in Service Quotas or remove unused resources"
             }
-            "InvalidSubnet.Conflict" => "the subnet CIDR overlaps a subnet that already exists in the VPC",
+            "InvalidSubnet.Conflict" => {
+                "the subnet CIDR overlaps a subnet that already exists in the VPC"
+            }
             "DuplicateSubnetsInSameZone" => "an endpoint takes one subnet per availability zone",
             "InvalidParameter" if self.message.contains("private DNS") => {
                 "private DNS needs enableDnsSupport and enableDnsHostnames on the VPC"

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{Action, Attrs, Changeset, IdRef, Node, Op, ResourceChange, RuleOp};
 use crate::model::{name_tag, Address, Kind, Peer, Rule, TAG_KEY, TAG_NAME, TAG_PLAN};
 use crate::observe::{
-    owned_key, EndpointType, ObservedEndpoint, ObservedSecurityGroup, ObservedSubnet, Observed,
+    owned_key, EndpointType, Observed, ObservedEndpoint, ObservedSecurityGroup, ObservedSubnet,
     Tags,
 };
 use crate::plan::{policy, InterfaceEndpointSpec, Plan, Ref, VpcSpec};
@@ -89,12 +89,16 @@ impl<'a> Builder<'a> {
 
     fn missing_reason(&self) -> Vec<String> {
         if self.has_owned {
-            vec![format!("not found in AWS: new in the plan, or deleted ({CHANGED_OUTSIDE})")]
+            vec![format!(
+                "not found in AWS: new in the plan, or deleted ({CHANGED_OUTSIDE})"
+            )]
         } else {
             Vec::new()
         }
     }
 
+    // One argument per ResourceChange field: call sites read as the record they build.
+    #[allow(clippy::too_many_arguments)]
     fn change(
         &mut self,
         address: Address,
@@ -210,11 +214,51 @@ pub fn destroy(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
 fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset, DiffError> {
     let name = plan.name.as_str();
     let home = obs.vpc.as_ref().map(|v| v.id.as_str());
-    let (subnets_by_key, dup_subnets) = by_key(&obs.subnets, name, Kind::Subnet, home, |s| &s.tags, |s| &s.id, |s| &s.vpc_id);
-    let (rts_by_key, dup_rts) = by_key(&obs.route_tables, name, Kind::RouteTable, home, |r| &r.tags, |r| &r.id, |r| &r.vpc_id);
-    let (sgs_by_key, dup_sgs) = by_key(&obs.security_groups, name, Kind::SecurityGroup, home, |g| &g.tags, |g| &g.id, |g| &g.vpc_id);
-    let (gws_by_key, dup_gws) = by_key(&obs.endpoints, name, Kind::GatewayEndpoint, home, |e| &e.tags, |e| &e.id, |e| &e.vpc_id);
-    let (ifs_by_key, dup_ifs) = by_key(&obs.endpoints, name, Kind::InterfaceEndpoint, home, |e| &e.tags, |e| &e.id, |e| &e.vpc_id);
+    let (subnets_by_key, dup_subnets) = by_key(
+        &obs.subnets,
+        name,
+        Kind::Subnet,
+        home,
+        |s| &s.tags,
+        |s| &s.id,
+        |s| &s.vpc_id,
+    );
+    let (rts_by_key, dup_rts) = by_key(
+        &obs.route_tables,
+        name,
+        Kind::RouteTable,
+        home,
+        |r| &r.tags,
+        |r| &r.id,
+        |r| &r.vpc_id,
+    );
+    let (sgs_by_key, dup_sgs) = by_key(
+        &obs.security_groups,
+        name,
+        Kind::SecurityGroup,
+        home,
+        |g| &g.tags,
+        |g| &g.id,
+        |g| &g.vpc_id,
+    );
+    let (gws_by_key, dup_gws) = by_key(
+        &obs.endpoints,
+        name,
+        Kind::GatewayEndpoint,
+        home,
+        |e| &e.tags,
+        |e| &e.id,
+        |e| &e.vpc_id,
+    );
+    let (ifs_by_key, dup_ifs) = by_key(
+        &obs.endpoints,
+        name,
+        Kind::InterfaceEndpoint,
+        home,
+        |e| &e.tags,
+        |e| &e.id,
+        |e| &e.vpc_id,
+    );
     let mut b = Builder {
         plan,
         obs,
@@ -222,7 +266,10 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         changes: Vec::new(),
         warnings: Vec::new(),
         problems: Vec::new(),
-        has_owned: obs.vpc.as_ref().is_some_and(|v| owned_key(&v.tags, name).is_some())
+        has_owned: obs
+            .vpc
+            .as_ref()
+            .is_some_and(|v| owned_key(&v.tags, name).is_some())
             || !obs.subnets.is_empty()
             || !obs.security_groups.is_empty()
             || !obs.endpoints.is_empty()
@@ -299,7 +346,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         );
                     }
                     if before.is_empty() {
-                        b.change(vpc_addr.clone(), Action::NoOp, Some(v.id.clone()), vec![], None, None, vec![]);
+                        b.change(
+                            vpc_addr.clone(),
+                            Action::NoOp,
+                            Some(v.id.clone()),
+                            vec![],
+                            None,
+                            None,
+                            vec![],
+                        );
                     } else {
                         b.change(
                             vpc_addr.clone(),
@@ -387,7 +442,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 }
             }
             if before.is_empty() {
-                b.change(vpc_addr.clone(), Action::NoOp, Some(id.clone()), vec!["adopted: never modified or deleted".into()], None, None, vec![]);
+                b.change(
+                    vpc_addr.clone(),
+                    Action::NoOp,
+                    Some(id.clone()),
+                    vec!["adopted: never modified or deleted".into()],
+                    None,
+                    None,
+                    vec![],
+                );
             } else {
                 b.change(
                     vpc_addr.clone(),
@@ -414,14 +477,41 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         want.insert("cidr".into(), json!(spec.cidr.to_string()));
         let existing = subnets_by_key.get(key).filter(|_| !vpc_is_new);
         match existing {
-            Some(s) if s.cidr == spec.cidr.to_string() && s.availability_zone == spec.availability_zone => {
+            Some(s)
+                if s.cidr == spec.cidr.to_string()
+                    && s.availability_zone == spec.availability_zone =>
+            {
                 subnet_refs.insert(key.clone(), IdRef::Id(s.id.clone()));
                 let (set, tb, ta) = b.tag_drift(&addr, &s.tags);
                 if set.is_empty() {
-                    b.change(addr, Action::NoOp, Some(s.id.clone()), vec![], None, None, vec![]);
+                    b.change(
+                        addr,
+                        Action::NoOp,
+                        Some(s.id.clone()),
+                        vec![],
+                        None,
+                        None,
+                        vec![],
+                    );
                 } else {
-                    b.node(&addr, Op::SetTags { resource: IdRef::Id(s.id.clone()), set, remove: vec![] }, &[]);
-                    b.change(addr, Action::Update, Some(s.id.clone()), vec![CHANGED_OUTSIDE.into()], Some(tb), Some(ta), vec![]);
+                    b.node(
+                        &addr,
+                        Op::SetTags {
+                            resource: IdRef::Id(s.id.clone()),
+                            set,
+                            remove: vec![],
+                        },
+                        &[],
+                    );
+                    b.change(
+                        addr,
+                        Action::Update,
+                        Some(s.id.clone()),
+                        vec![CHANGED_OUTSIDE.into()],
+                        Some(tb),
+                        Some(ta),
+                        vec![],
+                    );
                 }
             }
             Some(s) => {
@@ -470,7 +560,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 );
                 subnet_refs.insert(key.clone(), IdRef::Node(n));
                 let reasons = b.missing_reason();
-                b.change(addr, Action::Create, None, reasons, None, Some(want), vec![]);
+                b.change(
+                    addr,
+                    Action::Create,
+                    None,
+                    reasons,
+                    None,
+                    Some(want),
+                    vec![],
+                );
             }
         }
     }
@@ -502,10 +600,34 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 rt_ref = Some(IdRef::Id(rt.id.clone()));
                 let (set, tb, ta) = b.tag_drift(&rt_addr, &rt.tags);
                 if set.is_empty() {
-                    b.change(rt_addr.clone(), Action::NoOp, Some(rt.id.clone()), vec![], None, None, vec![]);
+                    b.change(
+                        rt_addr.clone(),
+                        Action::NoOp,
+                        Some(rt.id.clone()),
+                        vec![],
+                        None,
+                        None,
+                        vec![],
+                    );
                 } else {
-                    b.node(&rt_addr, Op::SetTags { resource: IdRef::Id(rt.id.clone()), set, remove: vec![] }, &[]);
-                    b.change(rt_addr.clone(), Action::Update, Some(rt.id.clone()), vec![CHANGED_OUTSIDE.into()], Some(tb), Some(ta), vec![]);
+                    b.node(
+                        &rt_addr,
+                        Op::SetTags {
+                            resource: IdRef::Id(rt.id.clone()),
+                            set,
+                            remove: vec![],
+                        },
+                        &[],
+                    );
+                    b.change(
+                        rt_addr.clone(),
+                        Action::Update,
+                        Some(rt.id.clone()),
+                        vec![CHANGED_OUTSIDE.into()],
+                        Some(tb),
+                        Some(ta),
+                        vec![],
+                    );
                 }
             }
             None => {
@@ -523,7 +645,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 let mut want = Attrs::new();
                 want.insert("routes".into(), json!(["local"]));
                 let reasons = b.missing_reason();
-                b.change(rt_addr.clone(), Action::Create, None, reasons, None, Some(want), vec![]);
+                b.change(
+                    rt_addr.clone(),
+                    Action::Create,
+                    None,
+                    reasons,
+                    None,
+                    Some(want),
+                    vec![],
+                );
             }
         }
         // associations: one per plan subnet
@@ -538,7 +668,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
             want.insert("route_table".into(), json!(rt_addr.to_string()));
             want.insert("subnet".into(), json!(format!("subnet.{key}")));
             match existing {
-                Some(a) => b.change(addr, Action::NoOp, Some(a.id.clone()), vec![], None, None, vec![]),
+                Some(a) => b.change(
+                    addr,
+                    Action::NoOp,
+                    Some(a.id.clone()),
+                    vec![],
+                    None,
+                    None,
+                    vec![],
+                ),
                 None => {
                     b.node(
                         &addr,
@@ -555,7 +693,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     } else {
                         vec![]
                     };
-                    b.change(addr, Action::Create, None, reasons, None, Some(want), vec![]);
+                    b.change(
+                        addr,
+                        Action::Create,
+                        None,
+                        reasons,
+                        None,
+                        Some(want),
+                        vec![],
+                    );
                 }
             }
         }
@@ -622,10 +768,34 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 sg_refs.insert(key.clone(), IdRef::Id(g.id.clone()));
                 let (set, tb, ta) = b.tag_drift(&addr, &g.tags);
                 if set.is_empty() {
-                    b.change(addr, Action::NoOp, Some(g.id.clone()), vec![], None, None, vec![]);
+                    b.change(
+                        addr,
+                        Action::NoOp,
+                        Some(g.id.clone()),
+                        vec![],
+                        None,
+                        None,
+                        vec![],
+                    );
                 } else {
-                    b.node(&addr, Op::SetTags { resource: IdRef::Id(g.id.clone()), set, remove: vec![] }, &[]);
-                    b.change(addr, Action::Update, Some(g.id.clone()), vec![CHANGED_OUTSIDE.into()], Some(tb), Some(ta), vec![]);
+                    b.node(
+                        &addr,
+                        Op::SetTags {
+                            resource: IdRef::Id(g.id.clone()),
+                            set,
+                            remove: vec![],
+                        },
+                        &[],
+                    );
+                    b.change(
+                        addr,
+                        Action::Update,
+                        Some(g.id.clone()),
+                        vec![CHANGED_OUTSIDE.into()],
+                        Some(tb),
+                        Some(ta),
+                        vec![],
+                    );
                 }
             }
             other => {
@@ -634,10 +804,17 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 let (action, reasons, before, paths, gname) = match other {
                     Some(g) => {
                         sg_replaced_old.insert(key.clone(), g.id.clone());
-                        let alt = if g.name == group_name { format!("{group_name}-r") } else { group_name.clone() };
+                        let alt = if g.name == group_name {
+                            format!("{group_name}-r")
+                        } else {
+                            group_name.clone()
+                        };
                         (
                             Action::Replace,
-                            vec!["description forces replacement (AWS cannot change it in place)".to_string()],
+                            vec![
+                                "description forces replacement (AWS cannot change it in place)"
+                                    .to_string(),
+                            ],
                             Some(Attrs::from([
                                 ("name".to_string(), json!(g.name)),
                                 ("description".to_string(), json!(g.description)),
@@ -646,7 +823,13 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             alt,
                         )
                     }
-                    None => (Action::Create, b.missing_reason(), None, vec![], group_name.clone()),
+                    None => (
+                        Action::Create,
+                        b.missing_reason(),
+                        None,
+                        vec![],
+                        group_name.clone(),
+                    ),
                 };
                 want.insert("name".into(), json!(gname));
                 let n = b.node(
@@ -661,26 +844,42 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 );
                 sg_refs.insert(key.clone(), IdRef::Node(n));
                 sg_is_new.insert(key.clone());
-                b.change(addr, action, other.map(|g| g.id.clone()), reasons, before, Some(want), paths);
+                b.change(
+                    addr,
+                    action,
+                    other.map(|g| g.id.clone()),
+                    reasons,
+                    before,
+                    Some(want),
+                    paths,
+                );
             }
         }
     }
     // id -> key for owned groups (rules refer to groups by id)
-    let sg_key_of_id: BTreeMap<&str, &str> = sgs_by_key.iter().map(|(k, g)| (g.id.as_str(), k.as_str())).collect();
+    let sg_key_of_id: BTreeMap<&str, &str> = sgs_by_key
+        .iter()
+        .map(|(k, g)| (g.id.as_str(), k.as_str()))
+        .collect();
     for (key, spec) in &plan.security_groups {
         let gref = sg_refs[key].clone();
         let observed: BTreeSet<Rule> = if sg_is_new.contains(key) {
             BTreeSet::from([Rule::default_egress()])
         } else {
             let g: &ObservedSecurityGroup = sgs_by_key[key];
-            g.rules.iter().map(|r| resolve_peer(r, &g.id, &sg_key_of_id, key)).collect()
+            g.rules
+                .iter()
+                .map(|r| resolve_peer(r, &g.id, &sg_key_of_id, key))
+                .collect()
         };
         // Authorize refers to the planned groups; revoke to the groups AWS has now.
         let rule_op = |r: &Rule, observed_side: bool| -> RuleOp {
             let (f, t) = r.aws_ports();
             let (cidr, group) = match &r.peer {
                 Peer::Cidr(n) => (Some(n.to_string()), None),
-                Peer::SelfGroup if observed_side => (None, Some(IdRef::Id(sgs_by_key[key].id.clone()))),
+                Peer::SelfGroup if observed_side => {
+                    (None, Some(IdRef::Id(sgs_by_key[key].id.clone())))
+                }
                 Peer::SelfGroup => (None, Some(gref.clone())),
                 Peer::Group(k) => match (observed_side, sgs_by_key.get(k)) {
                     (true, Some(g)) => (None, Some(IdRef::Id(g.id.clone()))),
@@ -688,7 +887,13 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 },
                 Peer::ForeignGroup(id) => (None, Some(IdRef::Id(id.clone()))),
             };
-            RuleOp { direction: r.direction, protocol: r.protocol, ports: (f, t), cidr, group }
+            RuleOp {
+                direction: r.direction,
+                protocol: r.protocol,
+                ports: (f, t),
+                cidr,
+                group,
+            }
         };
         for r in spec.rules.union(&observed) {
             let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
@@ -703,20 +908,46 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     }
                 }
                 (true, false) => {
-                    let op = Op::AuthorizeRule { group: gref.clone(), rule: rule_op(r, false) };
+                    let op = Op::AuthorizeRule {
+                        group: gref.clone(),
+                        rule: rule_op(r, false),
+                    };
                     b.node(&addr, op, &[]);
-                    let reasons = if sg_is_new.contains(key) { vec![] } else { b.missing_reason() };
-                    b.change(addr, Action::Create, None, reasons, None, Some(attrs), vec![]);
+                    let reasons = if sg_is_new.contains(key) {
+                        vec![]
+                    } else {
+                        b.missing_reason()
+                    };
+                    b.change(
+                        addr,
+                        Action::Create,
+                        None,
+                        reasons,
+                        None,
+                        Some(attrs),
+                        vec![],
+                    );
                 }
                 (false, true) => {
-                    let op = Op::RevokeRule { group: gref.clone(), rule: rule_op(r, true) };
+                    let op = Op::RevokeRule {
+                        group: gref.clone(),
+                        rule: rule_op(r, true),
+                    };
                     b.node(&addr, op, &[]);
                     let reason = if sg_is_new.contains(key) {
                         "AWS's default egress rule is not in the plan".to_string()
                     } else {
                         format!("{NOT_IN_PLAN} ({CHANGED_OUTSIDE}, or removed from the plan)")
                     };
-                    b.change(addr, Action::Delete, None, vec![reason], Some(attrs), None, vec![]);
+                    b.change(
+                        addr,
+                        Action::Delete,
+                        None,
+                        vec![reason],
+                        Some(attrs),
+                        None,
+                        vec![],
+                    );
                 }
                 (false, false) => unreachable!("rule comes from one of the two sets"),
             }
@@ -735,13 +966,20 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         want.insert("policy".into(), policy_attr(spec.policy.as_ref()));
         let existing = gws_by_key.get(key).filter(|_| !vpc_is_new).copied();
         match existing {
-            Some(e) if e.service_name == spec.service_name => {
+            Some(e) if e.service_name == spec.service_name && !is_failed(e) => {
                 let mut before = Attrs::new();
                 let mut after = Attrs::new();
                 let rt_id = observed_rt.map(|r| r.id.clone());
-                let has_rt = rt_id.as_ref().is_some_and(|id| e.route_table_ids.contains(id));
+                let has_rt = rt_id
+                    .as_ref()
+                    .is_some_and(|id| e.route_table_ids.contains(id));
                 let add_rts: Vec<IdRef> = if has_rt { vec![] } else { rts.clone() };
-                let remove_rts: Vec<String> = e.route_table_ids.iter().filter(|id| Some(*id) != rt_id.as_ref()).cloned().collect();
+                let remove_rts: Vec<String> = e
+                    .route_table_ids
+                    .iter()
+                    .filter(|id| Some(*id) != rt_id.as_ref())
+                    .cloned()
+                    .collect();
                 if !add_rts.is_empty() || !remove_rts.is_empty() {
                     before.insert("route_tables".into(), json!(e.route_table_ids));
                     after.insert("route_tables".into(), json!([rt_addr.to_string()]));
@@ -750,13 +988,25 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 if !policy::equivalent(spec.policy.as_ref(), e.policy.as_ref()) {
                     before.insert("policy".into(), policy_attr(e.policy.as_ref()));
                     after.insert("policy".into(), policy_attr(spec.policy.as_ref()));
-                    policy_change = Some(Some(compact(spec.policy.as_ref().unwrap_or(&policy::default_full_access()))));
+                    policy_change = Some(Some(compact(
+                        spec.policy
+                            .as_ref()
+                            .unwrap_or(&policy::default_full_access()),
+                    )));
                 }
                 let (set, tb, ta) = b.tag_drift(&addr, &e.tags);
                 if !set.is_empty() {
                     before.extend(tb);
                     after.extend(ta);
-                    b.node(&addr, Op::SetTags { resource: IdRef::Id(e.id.clone()), set, remove: vec![] }, &[]);
+                    b.node(
+                        &addr,
+                        Op::SetTags {
+                            resource: IdRef::Id(e.id.clone()),
+                            set,
+                            remove: vec![],
+                        },
+                        &[],
+                    );
                 }
                 if !add_rts.is_empty() || !remove_rts.is_empty() || policy_change.is_some() {
                     let n = b.node(
@@ -777,9 +1027,28 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     gateway_nodes.insert(key.clone(), n);
                 }
                 if before.is_empty() {
-                    b.change(addr, Action::NoOp, Some(e.id.clone()), vec![], None, None, vec![]);
+                    b.change(
+                        addr,
+                        Action::NoOp,
+                        Some(e.id.clone()),
+                        vec![],
+                        None,
+                        None,
+                        vec![],
+                    );
                 } else {
-                    b.change(addr, Action::Update, Some(e.id.clone()), vec!["differs from the plan (plan edited, or changed outside sagevpc)".into()], Some(before), Some(after), vec![]);
+                    b.change(
+                        addr,
+                        Action::Update,
+                        Some(e.id.clone()),
+                        vec![
+                            "differs from the plan (plan edited, or changed outside sagevpc)"
+                                .into(),
+                        ],
+                        Some(before),
+                        Some(after),
+                        vec![],
+                    );
                 }
             }
             other => {
@@ -794,7 +1063,11 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         route_tables: rts,
                         private_dns: None,
                         policy: spec.policy.as_ref().map(compact),
-                        client_token: client_token(name, &addr, &format!("{vpc_ref:?}{:?}", spec.policy)),
+                        client_token: client_token(
+                            name,
+                            &addr,
+                            &format!("{vpc_ref:?}{:?}", spec.policy),
+                        ),
                         tags: b.tags(&addr),
                     },
                     &[],
@@ -803,12 +1076,31 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                 let (action, reasons, before) = match other {
                     Some(e) => {
                         endpoint_replaced_old.push((addr.clone(), e.id.clone()));
-                        (Action::Replace, vec!["service_name forces replacement".to_string()], Some(Attrs::from([("service_name".to_string(), json!(e.service_name))])))
+                        (
+                            Action::Replace,
+                            vec![replace_reason(e)],
+                            Some(Attrs::from([
+                                ("service_name".to_string(), json!(e.service_name)),
+                                ("state".to_string(), json!(e.state)),
+                            ])),
+                        )
                     }
                     None => (Action::Create, b.missing_reason(), None),
                 };
-                let paths = if other.is_some() { vec!["service_name".to_string()] } else { vec![] };
-                b.change(addr, action, other.map(|e| e.id.clone()), reasons, before, Some(want), paths);
+                let paths = if other.is_some_and(|e| !is_failed(e)) {
+                    vec!["service_name".to_string()]
+                } else {
+                    vec![]
+                };
+                b.change(
+                    addr,
+                    action,
+                    other.map(|e| e.id.clone()),
+                    reasons,
+                    before,
+                    Some(want),
+                    paths,
+                );
             }
         }
     }
@@ -818,9 +1110,21 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     let mut releases: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (key, spec) in &plan.interface_endpoints {
         let addr = Address::new(Kind::InterfaceEndpoint, key);
-        let subnets: Vec<IdRef> = spec.subnets.iter().map(|r| resolve_ref(r, &subnet_refs)).collect();
-        let sgs: Vec<IdRef> = spec.security_groups.iter().map(|r| resolve_ref(r, &sg_refs)).collect();
-        let mut extra: Vec<usize> = if spec.private_dns { dns_nodes.clone() } else { vec![] };
+        let subnets: Vec<IdRef> = spec
+            .subnets
+            .iter()
+            .map(|r| resolve_ref(r, &subnet_refs))
+            .collect();
+        let sgs: Vec<IdRef> = spec
+            .security_groups
+            .iter()
+            .map(|r| resolve_ref(r, &sg_refs))
+            .collect();
+        let mut extra: Vec<usize> = if spec.private_dns {
+            dns_nodes.clone()
+        } else {
+            vec![]
+        };
         if key == "s3" {
             // The S3 gateway endpoint must exist before an S3 interface endpoint.
             extra.extend(gateway_nodes.get("s3"));
@@ -828,17 +1132,46 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         let want = interface_attrs(spec);
         let existing = ifs_by_key.get(key).filter(|_| !vpc_is_new).copied();
         match existing {
-            Some(e) if e.service_name == spec.service_name => {
-                let (n, before, after) = modify_interface(&mut b, &addr, e, spec, &subnets, &sgs, &subnet_refs, &sg_refs, &extra);
+            Some(e) if e.service_name == spec.service_name && !is_failed(e) => {
+                let (n, before, after) = modify_interface(
+                    &mut b,
+                    &addr,
+                    e,
+                    spec,
+                    &subnets,
+                    &sgs,
+                    &subnet_refs,
+                    &sg_refs,
+                    &extra,
+                );
                 if let Some(n) = n {
                     for old in e.subnet_ids.iter().chain(&e.security_group_ids) {
                         releases.entry(old.clone()).or_default().push(n);
                     }
                 }
                 if before.is_empty() {
-                    b.change(addr, Action::NoOp, Some(e.id.clone()), vec![], None, None, vec![]);
+                    b.change(
+                        addr,
+                        Action::NoOp,
+                        Some(e.id.clone()),
+                        vec![],
+                        None,
+                        None,
+                        vec![],
+                    );
                 } else {
-                    b.change(addr, Action::Update, Some(e.id.clone()), vec!["differs from the plan (plan edited, or changed outside sagevpc)".into()], Some(before), Some(after), vec![]);
+                    b.change(
+                        addr,
+                        Action::Update,
+                        Some(e.id.clone()),
+                        vec![
+                            "differs from the plan (plan edited, or changed outside sagevpc)"
+                                .into(),
+                        ],
+                        Some(before),
+                        Some(after),
+                        vec![],
+                    );
                 }
             }
             other => {
@@ -862,10 +1195,36 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     &extra,
                 );
                 match other {
-                    Some(e) => b.change(addr, Action::Replace, Some(e.id.clone()), vec!["service_name forces replacement".into()], Some(Attrs::from([("service_name".to_string(), json!(e.service_name))])), Some(want), vec!["service_name".into()]),
+                    Some(e) => {
+                        let paths = if is_failed(e) {
+                            vec![]
+                        } else {
+                            vec!["service_name".to_string()]
+                        };
+                        b.change(
+                            addr,
+                            Action::Replace,
+                            Some(e.id.clone()),
+                            vec![replace_reason(e)],
+                            Some(Attrs::from([
+                                ("service_name".to_string(), json!(e.service_name)),
+                                ("state".to_string(), json!(e.state)),
+                            ])),
+                            Some(want),
+                            paths,
+                        )
+                    }
                     None => {
                         let reasons = b.missing_reason();
-                        b.change(addr, Action::Create, None, reasons, None, Some(want), vec![])
+                        b.change(
+                            addr,
+                            Action::Create,
+                            None,
+                            reasons,
+                            None,
+                            Some(want),
+                            vec![],
+                        )
                     }
                 }
             }
@@ -877,33 +1236,78 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     // reference groups to be deleted, groups, subnets, route tables, the VPC.
     let mut endpoint_deletes: Vec<usize> = Vec::new();
     let planned_gw: BTreeSet<&str> = plan.gateway_endpoints.keys().map(String::as_str).collect();
-    let planned_if: BTreeSet<&str> = plan.interface_endpoints.keys().map(String::as_str).collect();
+    let planned_if: BTreeSet<&str> = plan
+        .interface_endpoints
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut doomed_endpoints: Vec<(Address, &ObservedEndpoint, String)> = Vec::new();
     for (k, e) in &gws_by_key {
         if !planned_gw.contains(k.as_str()) || vpc_is_new {
-            doomed_endpoints.push((Address::new(Kind::GatewayEndpoint, k), e, NOT_IN_PLAN.into()));
+            doomed_endpoints.push((
+                Address::new(Kind::GatewayEndpoint, k),
+                e,
+                NOT_IN_PLAN.into(),
+            ));
         }
     }
     for (k, e) in &ifs_by_key {
         if !planned_if.contains(k.as_str()) || vpc_is_new {
-            doomed_endpoints.push((Address::new(Kind::InterfaceEndpoint, k), e, NOT_IN_PLAN.into()));
+            doomed_endpoints.push((
+                Address::new(Kind::InterfaceEndpoint, k),
+                e,
+                NOT_IN_PLAN.into(),
+            ));
         }
     }
     for (e, keep) in dup_gws.iter().chain(dup_ifs.iter()) {
-        let kind = if e.endpoint_type == EndpointType::Gateway { Kind::GatewayEndpoint } else { Kind::InterfaceEndpoint };
-        let key = owned_key(&e.tags, name).and_then(Address::parse).map(|a| a.key).unwrap_or_default();
+        let kind = if e.endpoint_type == EndpointType::Gateway {
+            Kind::GatewayEndpoint
+        } else {
+            Kind::InterfaceEndpoint
+        };
+        let key = owned_key(&e.tags, name)
+            .and_then(Address::parse)
+            .map(|a| a.key)
+            .unwrap_or_default();
         doomed_endpoints.push((Address::new(kind, key), e, dup_reason(keep)));
     }
     for (addr, e, reason) in &doomed_endpoints {
-        if vpc_is_new && reason == NOT_IN_PLAN && (planned_gw.contains(addr.key.as_str()) || planned_if.contains(addr.key.as_str())) {
+        if vpc_is_new
+            && reason == NOT_IN_PLAN
+            && (planned_gw.contains(addr.key.as_str()) || planned_if.contains(addr.key.as_str()))
+        {
             // replaced with the VPC; shown as part of the VPC replacement
         }
-        b.change(addr.clone(), Action::Delete, Some(e.id.clone()), vec![reason.clone()], Some(Attrs::from([("service_name".to_string(), json!(e.service_name))])), None, vec![]);
-        let n = b.node(addr, Op::DeleteEndpoint { endpoint: e.id.clone() }, &[]);
+        b.change(
+            addr.clone(),
+            Action::Delete,
+            Some(e.id.clone()),
+            vec![reason.clone()],
+            Some(Attrs::from([(
+                "service_name".to_string(),
+                json!(e.service_name),
+            )])),
+            None,
+            vec![],
+        );
+        let n = b.node(
+            addr,
+            Op::DeleteEndpoint {
+                endpoint: e.id.clone(),
+            },
+            &[],
+        );
         endpoint_deletes.push(n);
     }
     for (addr, old) in &endpoint_replaced_old {
-        let n = b.node(addr, Op::DeleteEndpoint { endpoint: old.clone() }, &[]);
+        let n = b.node(
+            addr,
+            Op::DeleteEndpoint {
+                endpoint: old.clone(),
+            },
+            &[],
+        );
         endpoint_deletes.push(n);
     }
 
@@ -919,10 +1323,21 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         }
     }
     for (g, keep) in &dup_sgs {
-        let key = owned_key(&g.tags, name).and_then(Address::parse).map(|a| a.key).unwrap_or_default();
-        doomed_sgs.push((Address::new(Kind::SecurityGroup, key), g, dup_reason(keep), true));
+        let key = owned_key(&g.tags, name)
+            .and_then(Address::parse)
+            .map(|a| a.key)
+            .unwrap_or_default();
+        doomed_sgs.push((
+            Address::new(Kind::SecurityGroup, key),
+            g,
+            dup_reason(keep),
+            true,
+        ));
     }
-    let doomed_sg_ids: BTreeSet<&str> = doomed_sgs.iter().map(|(_, g, _, _)| g.id.as_str()).collect();
+    let doomed_sg_ids: BTreeSet<&str> = doomed_sgs
+        .iter()
+        .map(|(_, g, _, _)| g.id.as_str())
+        .collect();
     // Rules in surviving groups that reference a doomed group must go first (AWS refuses
     // to delete a referenced group). Rules inside doomed groups vanish with them.
     let mut unref_nodes: Vec<usize> = Vec::new();
@@ -940,7 +1355,16 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     let (f, t) = r.aws_ports();
                     let n = b.node(
                         &Address::new(Kind::SecurityGroupRule, format!("{}.{}", g.id, r.key())),
-                        Op::RevokeRule { group: IdRef::Id(g.id.clone()), rule: RuleOp { direction: r.direction, protocol: r.protocol, ports: (f, t), cidr: None, group: Some(IdRef::Id(id.clone())) } },
+                        Op::RevokeRule {
+                            group: IdRef::Id(g.id.clone()),
+                            rule: RuleOp {
+                                direction: r.direction,
+                                protocol: r.protocol,
+                                ports: (f, t),
+                                cidr: None,
+                                group: Some(IdRef::Id(id.clone())),
+                            },
+                        },
                         &[],
                     );
                     unref_nodes.push(n);
@@ -949,11 +1373,28 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         }
     }
     // Revokes planned above for surviving groups (rules to doomed groups) also count.
-    let revoke_nodes: Vec<usize> = b.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::RevokeRule { .. })).map(|(i, _)| i).collect();
+    let revoke_nodes: Vec<usize> = b
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, Op::RevokeRule { .. }))
+        .map(|(i, _)| i)
+        .collect();
     let mut sg_deletes: BTreeMap<String, usize> = BTreeMap::new();
     for (addr, g, reason, show) in &doomed_sgs {
         if *show {
-            b.change(addr.clone(), Action::Delete, Some(g.id.clone()), vec![reason.clone()], Some(Attrs::from([("name".to_string(), json!(g.name)), ("description".to_string(), json!(g.description))])), None, vec![]);
+            b.change(
+                addr.clone(),
+                Action::Delete,
+                Some(g.id.clone()),
+                vec![reason.clone()],
+                Some(Attrs::from([
+                    ("name".to_string(), json!(g.name)),
+                    ("description".to_string(), json!(g.description)),
+                ])),
+                None,
+                vec![],
+            );
         }
         let mut deps = endpoint_deletes.clone();
         deps.extend(&unref_nodes);
@@ -961,8 +1402,22 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         deps.extend(releases.get(&g.id).into_iter().flatten());
         // Interface endpoints that switch groups must let go of the old one first; every
         // node that creates or modifies an endpoint is a potential holder.
-        deps.extend(b.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::ModifyEndpoint { .. } | Op::CreateEndpoint { .. })).map(|(i, _)| i));
-        let n = b.node(addr, Op::DeleteSecurityGroup { group: g.id.clone() }, &deps);
+        deps.extend(
+            b.nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| {
+                    matches!(n.op, Op::ModifyEndpoint { .. } | Op::CreateEndpoint { .. })
+                })
+                .map(|(i, _)| i),
+        );
+        let n = b.node(
+            addr,
+            Op::DeleteSecurityGroup {
+                group: g.id.clone(),
+            },
+            &deps,
+        );
         sg_deletes.insert(g.id.clone(), n);
     }
 
@@ -970,19 +1425,37 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     let mut doomed_rts: Vec<(Address, String, String)> = Vec::new();
     for (k, r) in &rts_by_key {
         if k != "private" || !plan.has_route_table() || vpc_is_new {
-            doomed_rts.push((Address::new(Kind::RouteTable, k), r.id.clone(), NOT_IN_PLAN.into()));
+            doomed_rts.push((
+                Address::new(Kind::RouteTable, k),
+                r.id.clone(),
+                NOT_IN_PLAN.into(),
+            ));
         }
     }
     for (r, keep) in &dup_rts {
-        doomed_rts.push((Address::new(Kind::RouteTable, "private"), r.id.clone(), dup_reason(keep)));
+        doomed_rts.push((
+            Address::new(Kind::RouteTable, "private"),
+            r.id.clone(),
+            dup_reason(keep),
+        ));
     }
     for (addr, id, _) in &doomed_rts {
         if observed_rt.is_some_and(|o| &o.id == id) {
             continue; // its associations were handled above
         }
-        let rt = obs.route_tables.iter().find(|r| &r.id == id).expect("observed");
+        let rt = obs
+            .route_tables
+            .iter()
+            .find(|r| &r.id == id)
+            .expect("observed");
         for a in &rt.associations {
-            disassoc_nodes.push(b.node(addr, Op::DisassociateRouteTable { association_id: a.id.clone() }, &[]));
+            disassoc_nodes.push(b.node(
+                addr,
+                Op::DisassociateRouteTable {
+                    association_id: a.id.clone(),
+                },
+                &[],
+            ));
         }
     }
 
@@ -998,19 +1471,45 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         }
     }
     for (s, keep) in &dup_subnets {
-        let key = owned_key(&s.tags, name).and_then(Address::parse).map(|a| a.key).unwrap_or_default();
+        let key = owned_key(&s.tags, name)
+            .and_then(Address::parse)
+            .map(|a| a.key)
+            .unwrap_or_default();
         doomed_subnets.push((Address::new(Kind::Subnet, key), s, dup_reason(keep), true));
     }
     let mut subnet_deletes: Vec<usize> = Vec::new();
     for (addr, s, reason, show) in &doomed_subnets {
         if *show {
-            b.change(addr.clone(), Action::Delete, Some(s.id.clone()), vec![reason.clone()], Some(Attrs::from([("availability_zone".to_string(), json!(s.availability_zone)), ("cidr".to_string(), json!(s.cidr))])), None, vec![]);
+            b.change(
+                addr.clone(),
+                Action::Delete,
+                Some(s.id.clone()),
+                vec![reason.clone()],
+                Some(Attrs::from([
+                    ("availability_zone".to_string(), json!(s.availability_zone)),
+                    ("cidr".to_string(), json!(s.cidr)),
+                ])),
+                None,
+                vec![],
+            );
         }
         let mut deps = endpoint_deletes.clone();
         deps.extend(releases.get(&s.id).into_iter().flatten());
-        deps.extend(b.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::ModifyEndpoint { .. })).map(|(i, _)| i));
+        deps.extend(
+            b.nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| matches!(n.op, Op::ModifyEndpoint { .. }))
+                .map(|(i, _)| i),
+        );
         deps.extend(&disassoc_nodes);
-        let n = b.node(addr, Op::DeleteSubnet { subnet: s.id.clone() }, &deps);
+        let n = b.node(
+            addr,
+            Op::DeleteSubnet {
+                subnet: s.id.clone(),
+            },
+            &deps,
+        );
         subnet_deletes.push(n);
         if let Some(&create) = subnet_create_after_delete.get(&s.id) {
             b.nodes[create].deps.push(n);
@@ -1020,7 +1519,15 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
 
     let mut rt_deletes = Vec::new();
     for (addr, id, reason) in doomed_rts {
-        b.change(addr.clone(), Action::Delete, Some(id.clone()), vec![reason], None, None, vec![]);
+        b.change(
+            addr.clone(),
+            Action::Delete,
+            Some(id.clone()),
+            vec![reason],
+            None,
+            None,
+            vec![],
+        );
         let mut deps = endpoint_deletes.clone();
         deps.extend(&subnet_deletes);
         deps.extend(&disassoc_nodes);
@@ -1039,13 +1546,25 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
     }
     if let Some(keep) = &obs.vpc {
         for v in &obs.extra_vpcs {
-            let reason = if destroying { "destroy: owned by the plan".to_string() } else { format!("duplicate of {}", keep.id) };
+            let reason = if destroying {
+                "destroy: owned by the plan".to_string()
+            } else {
+                format!("duplicate of {}", keep.id)
+            };
             doomed_vpcs.push((v.id.clone(), reason));
         }
     }
     for (id, reason) in doomed_vpcs {
         if !reason.is_empty() {
-            b.change(vpc_addr.clone(), Action::Delete, Some(id.clone()), vec![reason], None, None, vec![]);
+            b.change(
+                vpc_addr.clone(),
+                Action::Delete,
+                Some(id.clone()),
+                vec![reason],
+                None,
+                None,
+                vec![],
+            );
         }
         let mut deps = endpoint_deletes.clone();
         deps.extend(sg_deletes.values());
@@ -1069,6 +1588,18 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         });
     }
     Ok(cs)
+}
+
+fn is_failed(e: &ObservedEndpoint) -> bool {
+    e.state.eq_ignore_ascii_case("failed")
+}
+
+fn replace_reason(e: &ObservedEndpoint) -> String {
+    if is_failed(e) {
+        format!("endpoint {} is in state failed; it is replaced", e.id)
+    } else {
+        "service_name forces replacement".to_string()
+    }
 }
 
 fn dup_reason(keep: &str) -> String {
@@ -1116,9 +1647,23 @@ fn ref_label(r: &Ref, kind: Kind) -> String {
 fn interface_attrs(spec: &InterfaceEndpointSpec) -> Attrs {
     let mut a = Attrs::new();
     a.insert("service_name".into(), json!(spec.service_name));
-    a.insert("subnets".into(), json!(spec.subnets.iter().map(|r| ref_label(r, Kind::Subnet)).collect::<Vec<_>>()));
+    a.insert(
+        "subnets".into(),
+        json!(spec
+            .subnets
+            .iter()
+            .map(|r| ref_label(r, Kind::Subnet))
+            .collect::<Vec<_>>()),
+    );
     if !spec.security_groups.is_empty() {
-        a.insert("security_groups".into(), json!(spec.security_groups.iter().map(|r| ref_label(r, Kind::SecurityGroup)).collect::<Vec<_>>()));
+        a.insert(
+            "security_groups".into(),
+            json!(spec
+                .security_groups
+                .iter()
+                .map(|r| ref_label(r, Kind::SecurityGroup))
+                .collect::<Vec<_>>()),
+        );
     }
     a.insert("private_dns_enabled".into(), json!(spec.private_dns));
     a.insert("policy".into(), policy_attr(spec.policy.as_ref()));
@@ -1148,7 +1693,12 @@ fn modify_interface(
             .iter()
             .find(|s| s.id == id)
             .map(|s| &s.tags)
-            .or_else(|| obs.security_groups.iter().find(|g| g.id == id).map(|g| &g.tags));
+            .or_else(|| {
+                obs.security_groups
+                    .iter()
+                    .find(|g| g.id == id)
+                    .map(|g| &g.tags)
+            });
         match tags.and_then(|t| owned_key(t, &plan_name)) {
             Some(a) => format!("{a} ({id})"),
             None => id.to_string(),
@@ -1165,25 +1715,83 @@ fn modify_interface(
         }
     };
     let cur_subnets: BTreeSet<&str> = e.subnet_ids.iter().map(String::as_str).collect();
-    let add_subnets: Vec<IdRef> = subnets.iter().filter(|r| !matches!(r, IdRef::Id(id) if cur_subnets.contains(id.as_str()))).cloned().collect();
-    let want_subnet_ids: BTreeSet<&str> = subnets.iter().filter_map(|r| match r { IdRef::Id(i) => Some(i.as_str()), _ => None }).collect();
-    let remove_subnets: Vec<String> = e.subnet_ids.iter().filter(|id| !want_subnet_ids.contains(id.as_str())).cloned().collect();
+    let add_subnets: Vec<IdRef> = subnets
+        .iter()
+        .filter(|r| !matches!(r, IdRef::Id(id) if cur_subnets.contains(id.as_str())))
+        .cloned()
+        .collect();
+    let want_subnet_ids: BTreeSet<&str> = subnets
+        .iter()
+        .filter_map(|r| match r {
+            IdRef::Id(i) => Some(i.as_str()),
+            _ => None,
+        })
+        .collect();
+    let remove_subnets: Vec<String> = e
+        .subnet_ids
+        .iter()
+        .filter(|id| !want_subnet_ids.contains(id.as_str()))
+        .cloned()
+        .collect();
     if !add_subnets.is_empty() || !remove_subnets.is_empty() {
-        before.insert("subnets".into(), json!(e.subnet_ids.iter().map(|i| label_of(i, subnet_refs, Kind::Subnet)).collect::<Vec<_>>()));
-        after.insert("subnets".into(), json!(spec.subnets.iter().map(|r| after_label(r, subnet_refs, Kind::Subnet)).collect::<Vec<_>>()));
+        before.insert(
+            "subnets".into(),
+            json!(e
+                .subnet_ids
+                .iter()
+                .map(|i| label_of(i, subnet_refs, Kind::Subnet))
+                .collect::<Vec<_>>()),
+        );
+        after.insert(
+            "subnets".into(),
+            json!(spec
+                .subnets
+                .iter()
+                .map(|r| after_label(r, subnet_refs, Kind::Subnet))
+                .collect::<Vec<_>>()),
+        );
     }
     let (add_sgs, remove_sgs) = if spec.security_groups.is_empty() {
         (vec![], vec![])
     } else {
         let cur: BTreeSet<&str> = e.security_group_ids.iter().map(String::as_str).collect();
-        let add: Vec<IdRef> = sgs.iter().filter(|r| !matches!(r, IdRef::Id(id) if cur.contains(id.as_str()))).cloned().collect();
-        let want: BTreeSet<&str> = sgs.iter().filter_map(|r| match r { IdRef::Id(i) => Some(i.as_str()), _ => None }).collect();
-        let remove: Vec<String> = e.security_group_ids.iter().filter(|id| !want.contains(id.as_str())).cloned().collect();
+        let add: Vec<IdRef> = sgs
+            .iter()
+            .filter(|r| !matches!(r, IdRef::Id(id) if cur.contains(id.as_str())))
+            .cloned()
+            .collect();
+        let want: BTreeSet<&str> = sgs
+            .iter()
+            .filter_map(|r| match r {
+                IdRef::Id(i) => Some(i.as_str()),
+                _ => None,
+            })
+            .collect();
+        let remove: Vec<String> = e
+            .security_group_ids
+            .iter()
+            .filter(|id| !want.contains(id.as_str()))
+            .cloned()
+            .collect();
         (add, remove)
     };
     if !add_sgs.is_empty() || !remove_sgs.is_empty() {
-        before.insert("security_groups".into(), json!(e.security_group_ids.iter().map(|i| label_of(i, sg_refs, Kind::SecurityGroup)).collect::<Vec<_>>()));
-        after.insert("security_groups".into(), json!(spec.security_groups.iter().map(|r| after_label(r, sg_refs, Kind::SecurityGroup)).collect::<Vec<_>>()));
+        before.insert(
+            "security_groups".into(),
+            json!(e
+                .security_group_ids
+                .iter()
+                .map(|i| label_of(i, sg_refs, Kind::SecurityGroup))
+                .collect::<Vec<_>>()),
+        );
+        after.insert(
+            "security_groups".into(),
+            json!(spec
+                .security_groups
+                .iter()
+                .map(|r| after_label(r, sg_refs, Kind::SecurityGroup))
+                .collect::<Vec<_>>()),
+        );
     }
     let private_dns = (e.private_dns != spec.private_dns).then_some(spec.private_dns);
     if private_dns.is_some() {
@@ -1193,15 +1801,32 @@ fn modify_interface(
     let policy = (!policy::equivalent(spec.policy.as_ref(), e.policy.as_ref())).then(|| {
         before.insert("policy".into(), policy_attr(e.policy.as_ref()));
         after.insert("policy".into(), policy_attr(spec.policy.as_ref()));
-        Some(compact(spec.policy.as_ref().unwrap_or(&policy::default_full_access())))
+        Some(compact(
+            spec.policy
+                .as_ref()
+                .unwrap_or(&policy::default_full_access()),
+        ))
     });
     let (set, tb, ta) = b.tag_drift(addr, &e.tags);
     if !set.is_empty() {
         before.extend(tb);
         after.extend(ta);
-        b.node(addr, Op::SetTags { resource: IdRef::Id(e.id.clone()), set, remove: vec![] }, &[]);
+        b.node(
+            addr,
+            Op::SetTags {
+                resource: IdRef::Id(e.id.clone()),
+                set,
+                remove: vec![],
+            },
+            &[],
+        );
     }
-    let needs_modify = !add_subnets.is_empty() || !remove_subnets.is_empty() || !add_sgs.is_empty() || !remove_sgs.is_empty() || private_dns.is_some() || policy.is_some();
+    let needs_modify = !add_subnets.is_empty()
+        || !remove_subnets.is_empty()
+        || !add_sgs.is_empty()
+        || !remove_sgs.is_empty()
+        || private_dns.is_some()
+        || policy.is_some();
     let n = needs_modify.then(|| {
         b.node(
             addr,
@@ -1234,13 +1859,13 @@ fn check_conflicts(b: &mut Builder) {
             ));
             return;
         }
-        (VpcSpec::Adopted { id, manage_dns }, Some(v)) => {
-            if plan.needs_private_dns() && !(v.dns_support && v.dns_hostnames) && !manage_dns {
-                b.problems.push(format!(
+        (VpcSpec::Adopted { id, manage_dns }, Some(v))
+            if plan.needs_private_dns() && !(v.dns_support && v.dns_hostnames) && !manage_dns =>
+        {
+            b.problems.push(format!(
                     "vpc.id: interface endpoints ask for private DNS, but VPC {id} has enableDnsSupport={} and enableDnsHostnames={}; private DNS needs both. Set `manage_dns = true` under [vpc] to let sagevpc switch them on, switch them on yourself, or set interface_endpoints.private_dns = false",
                     v.dns_support, v.dns_hostnames
                 ));
-            }
         }
         _ => {}
     }
@@ -1252,11 +1877,11 @@ fn check_conflicts(b: &mut Builder) {
         if !spec.private_dns {
             continue;
         }
-        if let Some(f) = obs
-            .foreign_endpoints
-            .iter()
-            .find(|f| f.service_name == spec.service_name && f.private_dns && f.endpoint_type == EndpointType::Interface)
-        {
+        if let Some(f) = obs.foreign_endpoints.iter().find(|f| {
+            f.service_name == spec.service_name
+                && f.private_dns
+                && f.endpoint_type == EndpointType::Interface
+        }) {
             let owner = f
                 .tags
                 .get(TAG_PLAN)
@@ -1272,11 +1897,9 @@ fn check_conflicts(b: &mut Builder) {
     // Service availability per AZ, when the region told us.
     if !obs.services.is_empty() || !plan.interface_endpoints.is_empty() {
         for (key, spec) in &plan.interface_endpoints {
-            let Some(svc) = obs
-                .services
-                .iter()
-                .find(|s| s.service_name == spec.service_name && s.endpoint_type == EndpointType::Interface)
-            else {
+            let Some(svc) = obs.services.iter().find(|s| {
+                s.service_name == spec.service_name && s.endpoint_type == EndpointType::Interface
+            }) else {
                 if !obs.services.is_empty() || b.obs.vpc.is_some() {
                     b.problems.push(format!(
                         "interface_endpoints.services: {key}: {} is not offered as an interface endpoint service in {}",
@@ -1288,7 +1911,11 @@ fn check_conflicts(b: &mut Builder) {
             for r in &spec.subnets {
                 let az = match r {
                     Ref::Key(k) => plan.subnets.get(k).map(|s| s.availability_zone.clone()),
-                    Ref::Id(id) => obs.referenced_subnets.iter().find(|s| &s.id == id).map(|s| s.availability_zone.clone()),
+                    Ref::Id(id) => obs
+                        .referenced_subnets
+                        .iter()
+                        .find(|s| &s.id == id)
+                        .map(|s| s.availability_zone.clone()),
                 };
                 if let Some(az) = az {
                     if !svc.availability_zones.is_empty() && !svc.availability_zones.contains(&az) {
@@ -1302,7 +1929,9 @@ fn check_conflicts(b: &mut Builder) {
             }
         }
         for (key, spec) in &plan.gateway_endpoints {
-            if !obs.services.iter().any(|s| s.service_name == spec.service_name && s.endpoint_type == EndpointType::Gateway) {
+            if !obs.services.iter().any(|s| {
+                s.service_name == spec.service_name && s.endpoint_type == EndpointType::Gateway
+            }) {
                 b.problems.push(format!(
                     "gateway_endpoints.{key}: {} is not offered as a gateway endpoint service in {}",
                     spec.service_name, plan.region
@@ -1324,7 +1953,9 @@ fn check_conflicts(b: &mut Builder) {
         .collect();
     for id in ids {
         match obs.referenced_subnets.iter().find(|s| s.id == id) {
-            None => b.problems.push(format!("interface_endpoints.subnets: subnet {id} does not exist")),
+            None => b.problems.push(format!(
+                "interface_endpoints.subnets: subnet {id} does not exist"
+            )),
             Some(s) => {
                 if Some(s.vpc_id.as_str()) != vpc_id {
                     b.problems.push(format!(

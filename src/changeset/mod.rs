@@ -316,13 +316,17 @@ impl Changeset {
         for (i, node) in self.nodes.iter().enumerate() {
             for &d in &node.deps {
                 if d >= n {
-                    return Err(format!("node {i} ({}) depends on missing node {d}", node.address));
+                    return Err(format!(
+                        "node {i} ({}) depends on missing node {d}",
+                        node.address
+                    ));
                 }
                 indeg[i] += 1;
                 users[d].push(i);
             }
         }
-        let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+        let mut ready: std::collections::VecDeque<usize> =
+            (0..n).filter(|&i| indeg[i] == 0).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(i) = ready.pop_front() {
             order.push(i);
@@ -335,7 +339,10 @@ impl Changeset {
         }
         if order.len() != n {
             let stuck = (0..n).find(|&i| indeg[i] > 0).expect("a node on the cycle");
-            return Err(format!("dependency cycle through {}", self.nodes[stuck].address));
+            return Err(format!(
+                "dependency cycle through {}",
+                self.nodes[stuck].address
+            ));
         }
         Ok(order)
     }
@@ -347,7 +354,13 @@ impl Changeset {
         };
         let mut depth = vec![0usize; self.nodes.len()];
         for i in order {
-            depth[i] = self.nodes[i].deps.iter().map(|&j| depth[j]).max().unwrap_or(0) + 1;
+            depth[i] = self.nodes[i]
+                .deps
+                .iter()
+                .map(|&j| depth[j])
+                .max()
+                .unwrap_or(0)
+                + 1;
         }
         depth.into_iter().max().unwrap_or(0)
     }
@@ -362,14 +375,21 @@ impl Changeset {
         };
         let cost = |op: &Op| -> (usize, usize) {
             match op {
-                Op::CreateEndpoint { .. } | Op::ModifyEndpoint { .. } | Op::DeleteEndpoint { .. } => (2, 1),
+                Op::CreateEndpoint { .. }
+                | Op::ModifyEndpoint { .. }
+                | Op::DeleteEndpoint { .. } => (2, 1),
                 _ => (1, 0),
             }
         };
         let mut best = vec![(0usize, 0usize); self.nodes.len()];
         for i in order {
             let (c, w) = cost(&self.nodes[i].op);
-            let prev = self.nodes[i].deps.iter().map(|&j| best[j]).max().unwrap_or((0, 0));
+            let prev = self.nodes[i]
+                .deps
+                .iter()
+                .map(|&j| best[j])
+                .max()
+                .unwrap_or((0, 0));
             best[i] = (prev.0 + c, prev.1 + w);
         }
         best.into_iter().max().unwrap_or((0, 0))

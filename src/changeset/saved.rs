@@ -27,7 +27,10 @@ pub struct SavedPlan {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl SavedPlan {
@@ -39,10 +42,19 @@ impl SavedPlan {
         if !text.trim_start().starts_with('{') {
             return Ok(None);
         }
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{}:{}:{}: not a saved plan: {e}", path.display(), e.line(), e.column()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: not a saved plan: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
         if v.get("kind").and_then(|k| k.as_str()) != Some(SAVED_KIND) {
-            return Err(format!("{}: JSON file is not a sagevpc saved plan (kind {SAVED_KIND:?})", path.display()));
+            return Err(format!(
+                "{}: JSON file is not a sagevpc saved plan (kind {SAVED_KIND:?})",
+                path.display()
+            ));
         }
         let saved: SavedPlan = serde_json::from_value(v)
             .map_err(|e| format!("{}: saved plan is malformed: {e}", path.display()))?;
@@ -58,6 +70,7 @@ impl SavedPlan {
 
     pub fn write(&self, path: &Path) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).expect("saved plan serialises");
-        std::fs::write(path, text + "\n").map_err(|e| format!("{}: cannot write saved plan: {e}", path.display()))
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("{}: cannot write saved plan: {e}", path.display()))
     }
 }

@@ -30,7 +30,11 @@ async fn converge(cloud: &Arc<FakeCloud>, plan: &Plan) -> Changeset {
     let cs = diff(plan, &cloud.observe(plan)).expect("diff");
     cs.check_graph().expect("valid graph");
     let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
-    assert!(report.errors.is_empty(), "apply failed: {:?}", report.errors);
+    assert!(
+        report.errors.is_empty(),
+        "apply failed: {:?}",
+        report.errors
+    );
     assert_replan_empty(cloud, plan);
     cs
 }
@@ -63,13 +67,21 @@ async fn fresh_studio_plan_creates_everything_once_and_replans_empty() {
     assert_eq!(cloud.counts(), [1, 3, 1, 2, 6]);
     // VPC first; DNS hostnames before any private-DNS endpoint.
     let order = cs.topo_order().unwrap();
-    let pos = |pred: &dyn Fn(&Op) -> bool| order.iter().position(|&i| pred(&cs.nodes[i].op)).unwrap();
+    let pos =
+        |pred: &dyn Fn(&Op) -> bool| order.iter().position(|&i| pred(&cs.nodes[i].op)).unwrap();
     assert_eq!(pos(&|o| matches!(o, Op::CreateVpc { .. })), 0);
     let dns = pos(&|o| matches!(o, Op::SetVpcDns { .. }));
     for (i, n) in cs.nodes.iter().enumerate() {
-        if let Op::CreateEndpoint { private_dns: Some(true), .. } = n.op {
+        if let Op::CreateEndpoint {
+            private_dns: Some(true),
+            ..
+        } = n.op
+        {
             assert!(order.iter().position(|&x| x == i).unwrap() > dns);
-            assert!(n.deps.iter().any(|&d| matches!(cs.nodes[d].op, Op::SetVpcDns { .. })));
+            assert!(n
+                .deps
+                .iter()
+                .any(|&d| matches!(cs.nodes[d].op, Op::SetVpcDns { .. })));
         }
     }
     // Critical path: vpc -> sg -> endpoint (3) or vpc -> subnet/rt -> association.
@@ -105,8 +117,15 @@ async fn subnet_cidr_change_replaces_the_subnet_and_moves_endpoints() {
     );
     let cs = diff(&edited, &cloud.observe(&edited)).unwrap();
     let acts = actions(&cs);
-    assert!(acts.contains(&("subnet.private-c".into(), Action::Replace)), "{acts:?}");
-    let c = cs.changes.iter().find(|c| c.address.to_string() == "subnet.private-c").unwrap();
+    assert!(
+        acts.contains(&("subnet.private-c".into(), Action::Replace)),
+        "{acts:?}"
+    );
+    let c = cs
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "subnet.private-c")
+        .unwrap();
     assert_eq!(c.replace_paths, vec!["cidr".to_string()]);
     converge(&cloud, &edited).await;
     assert_eq!(cloud.counts(), [1, 3, 1, 2, 6]);
@@ -117,7 +136,10 @@ async fn overlapping_subnet_replacement_is_delete_before_create() {
     let cloud = Arc::new(FakeCloud::default());
     let base = STUDIO
         .replace("name = \"ml-platform\"", "name = \"t2b\"")
-        .replace("subnets = [\"private-a\", \"private-b\", \"private-c\"]", "subnets = [\"private-a\", \"private-b\"]");
+        .replace(
+            "subnets = [\"private-a\", \"private-b\", \"private-c\"]",
+            "subnets = [\"private-a\", \"private-b\"]",
+        );
     converge(&cloud, &plan_from(&base)).await;
     // private-c grows from /20 to /19 over its old range.
     let edited = plan_from(&base.replace("10.20.32.0/20", "10.20.32.0/19"));
@@ -135,8 +157,18 @@ async fn removing_a_service_deletes_only_that_endpoint() {
             .replace(", \"logs\"]", "]"),
     );
     let cs = diff(&edited, &cloud.observe(&edited)).unwrap();
-    assert_eq!(actions(&cs), vec![("interface_endpoint.logs".to_string(), Action::Delete)]);
-    assert_eq!(cs.changes.iter().find(|c| c.action == Action::Delete).unwrap().reasons, vec!["not in plan"]);
+    assert_eq!(
+        actions(&cs),
+        vec![("interface_endpoint.logs".to_string(), Action::Delete)]
+    );
+    assert_eq!(
+        cs.changes
+            .iter()
+            .find(|c| c.action == Action::Delete)
+            .unwrap()
+            .reasons,
+        vec!["not in plan"]
+    );
     converge(&cloud, &edited).await;
     assert_eq!(cloud.counts(), [1, 3, 1, 2, 5]);
 }
@@ -147,14 +179,29 @@ async fn removing_a_subnet_moves_endpoints_off_it_before_deleting_it() {
     converge(&cloud, &studio("t4")).await;
     let text = STUDIO
         .replace("name = \"ml-platform\"", "name = \"t4\"")
-        .replace("[subnets.private-c]\navailability_zone = \"us-east-1c\"\ncidr = \"10.20.32.0/20\"\n", "")
-        .replace("\"private-a\", \"private-b\", \"private-c\"", "\"private-a\", \"private-b\"");
+        .replace(
+            "[subnets.private-c]\navailability_zone = \"us-east-1c\"\ncidr = \"10.20.32.0/20\"\n",
+            "",
+        )
+        .replace(
+            "\"private-a\", \"private-b\", \"private-c\"",
+            "\"private-a\", \"private-b\"",
+        );
     let edited = plan_from(&text);
     let cs = diff(&edited, &cloud.observe(&edited)).unwrap();
     let acts = actions(&cs);
-    assert!(acts.contains(&("subnet.private-c".into(), Action::Delete)), "{acts:?}");
-    assert!(acts.contains(&("route_table_association.private-c".into(), Action::Delete)), "{acts:?}");
-    assert!(acts.contains(&("interface_endpoint.sts".into(), Action::Update)), "{acts:?}");
+    assert!(
+        acts.contains(&("subnet.private-c".into(), Action::Delete)),
+        "{acts:?}"
+    );
+    assert!(
+        acts.contains(&("route_table_association.private-c".into(), Action::Delete)),
+        "{acts:?}"
+    );
+    assert!(
+        acts.contains(&("interface_endpoint.sts".into(), Action::Update)),
+        "{acts:?}"
+    );
     converge(&cloud, &edited).await;
     assert_eq!(cloud.counts(), [1, 2, 1, 2, 6]);
 }
@@ -166,10 +213,17 @@ async fn security_group_description_change_replaces_the_group() {
     let edited = plan_from(
         &STUDIO
             .replace("name = \"ml-platform\"", "name = \"t5\"")
-            .replace("description = \"Interface endpoints\"", "description = \"Interface endpoints (443)\""),
+            .replace(
+                "description = \"Interface endpoints\"",
+                "description = \"Interface endpoints (443)\"",
+            ),
     );
     let cs = diff(&edited, &cloud.observe(&edited)).unwrap();
-    let c = cs.changes.iter().find(|c| c.address.to_string() == "security_group.endpoints").unwrap();
+    let c = cs
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "security_group.endpoints")
+        .unwrap();
     assert_eq!(c.action, Action::Replace);
     assert_eq!(c.replace_paths, vec!["description".to_string()]);
     converge(&cloud, &edited).await;
@@ -190,12 +244,24 @@ async fn rule_edits_are_added_and_revoked_one_by_one() {
     assert_eq!(
         acts,
         vec![
-            ("security_group_rule.endpoints.egress.all.all.0.0.0.0/0".to_string(), Action::Delete),
-            ("security_group_rule.endpoints.egress.tcp.1024-65535.workloads".to_string(), Action::Create),
-            ("security_group_rule.endpoints.ingress.tcp.443.10.0.0.0/8".to_string(), Action::Create),
+            (
+                "security_group_rule.endpoints.egress.all.all.0.0.0.0/0".to_string(),
+                Action::Delete
+            ),
+            (
+                "security_group_rule.endpoints.egress.tcp.1024-65535.workloads".to_string(),
+                Action::Create
+            ),
+            (
+                "security_group_rule.endpoints.ingress.tcp.443.10.0.0.0/8".to_string(),
+                Action::Create
+            ),
         ]
     );
-    assert!(cs.nodes.iter().all(|n| matches!(n.op, Op::AuthorizeRule { .. } | Op::RevokeRule { .. })));
+    assert!(cs
+        .nodes
+        .iter()
+        .all(|n| matches!(n.op, Op::AuthorizeRule { .. } | Op::RevokeRule { .. })));
     converge(&cloud, &edited).await;
 }
 
@@ -208,12 +274,29 @@ async fn drift_is_restored_with_the_reason() {
         let mut w = cloud.world.lock().unwrap();
         // A rule added by hand, private DNS switched off, a subnet removed from an
         // endpoint, a tag edited, DNS hostnames off.
-        let sg = w.security_groups.iter_mut().find(|g| g.name == "t7-workloads").unwrap();
-        sg.rules.push(Rule { direction: crate::model::Direction::Ingress, protocol: Protocol::Tcp, ports: Some((22, 22)), peer: Peer::Cidr("0.0.0.0/0".parse().unwrap()) });
-        let sts = w.endpoints.iter_mut().find(|e| e.service_name.ends_with(".sts")).unwrap();
+        let sg = w
+            .security_groups
+            .iter_mut()
+            .find(|g| g.name == "t7-workloads")
+            .unwrap();
+        sg.rules.push(Rule {
+            direction: crate::model::Direction::Ingress,
+            protocol: Protocol::Tcp,
+            ports: Some((22, 22)),
+            peer: Peer::Cidr("0.0.0.0/0".parse().unwrap()),
+        });
+        let sts = w
+            .endpoints
+            .iter_mut()
+            .find(|e| e.service_name.ends_with(".sts"))
+            .unwrap();
         sts.private_dns = false;
         sts.subnet_ids.pop();
-        let s = w.subnets.iter_mut().find(|s| s.tags["Name"] == "t7-private-a").unwrap();
+        let s = w
+            .subnets
+            .iter_mut()
+            .find(|s| s.tags["Name"] == "t7-private-a")
+            .unwrap();
         s.tags.insert("Name".into(), "renamed-by-hand".into());
         w.vpcs[0].dns_hostnames = false;
     }
@@ -224,17 +307,34 @@ async fn drift_is_restored_with_the_reason() {
         acts,
         vec![
             ("interface_endpoint.sts".to_string(), Action::Update),
-            ("security_group_rule.workloads.ingress.tcp.22.0.0.0.0/0".to_string(), Action::Delete),
+            (
+                "security_group_rule.workloads.ingress.tcp.22.0.0.0.0/0".to_string(),
+                Action::Delete
+            ),
             ("subnet.private-a".to_string(), Action::Update),
             ("vpc.main".to_string(), Action::Update),
         ]
     );
     for c in cs.changes.iter().filter(|c| c.action != Action::NoOp) {
-        assert!(c.reasons.iter().any(|r| r.contains("outside sagevpc")), "{:?}", c);
+        assert!(
+            c.reasons.iter().any(|r| r.contains("outside sagevpc")),
+            "{:?}",
+            c
+        );
     }
-    let sts = cs.changes.iter().find(|c| c.address.to_string() == "interface_endpoint.sts").unwrap();
-    assert_eq!(sts.before.as_ref().unwrap()["private_dns_enabled"], serde_json::json!(false));
-    assert_eq!(sts.after.as_ref().unwrap()["private_dns_enabled"], serde_json::json!(true));
+    let sts = cs
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "interface_endpoint.sts")
+        .unwrap();
+    assert_eq!(
+        sts.before.as_ref().unwrap()["private_dns_enabled"],
+        serde_json::json!(false)
+    );
+    assert_eq!(
+        sts.after.as_ref().unwrap()["private_dns_enabled"],
+        serde_json::json!(true)
+    );
     converge(&cloud, &plan).await;
 }
 
@@ -243,10 +343,24 @@ async fn a_resource_deleted_outside_is_recreated() {
     let cloud = Arc::new(FakeCloud::default());
     let plan = studio("t8");
     converge(&cloud, &plan).await;
-    cloud.world.lock().unwrap().endpoints.retain(|e| !e.service_name.ends_with(".logs"));
+    cloud
+        .world
+        .lock()
+        .unwrap()
+        .endpoints
+        .retain(|e| !e.service_name.ends_with(".logs"));
     let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
-    assert_eq!(actions(&cs), vec![("interface_endpoint.logs".to_string(), Action::Create)]);
-    assert!(cs.changes.iter().find(|c| c.action == Action::Create).unwrap().reasons[0].contains("outside sagevpc"));
+    assert_eq!(
+        actions(&cs),
+        vec![("interface_endpoint.logs".to_string(), Action::Create)]
+    );
+    assert!(cs
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Create)
+        .unwrap()
+        .reasons[0]
+        .contains("outside sagevpc"));
     converge(&cloud, &plan).await;
 }
 
@@ -257,7 +371,11 @@ async fn reformatted_policy_is_not_a_change() {
     converge(&cloud, &plan).await;
     {
         let mut w = cloud.world.lock().unwrap();
-        let gw = w.endpoints.iter_mut().find(|e| e.endpoint_type == crate::observe::EndpointType::Gateway).unwrap();
+        let gw = w
+            .endpoints
+            .iter_mut()
+            .find(|e| e.endpoint_type == crate::observe::EndpointType::Gateway)
+            .unwrap();
         // AWS-style: keys reordered, statements reversed, Version dropped.
         let mut p = gw.policy.clone().unwrap();
         p.as_object_mut().unwrap().remove("Version");
@@ -266,9 +384,20 @@ async fn reformatted_policy_is_not_a_change() {
     }
     assert_replan_empty(&cloud, &plan);
     // A real change is one.
-    cloud.world.lock().unwrap().endpoints.iter_mut().find(|e| e.endpoint_type == crate::observe::EndpointType::Gateway).unwrap().policy = None;
+    cloud
+        .world
+        .lock()
+        .unwrap()
+        .endpoints
+        .iter_mut()
+        .find(|e| e.endpoint_type == crate::observe::EndpointType::Gateway)
+        .unwrap()
+        .policy = None;
     let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
-    assert_eq!(actions(&cs), vec![("gateway_endpoint.s3".to_string(), Action::Update)]);
+    assert_eq!(
+        actions(&cs),
+        vec![("gateway_endpoint.s3".to_string(), Action::Update)]
+    );
 }
 
 #[tokio::test]
@@ -279,7 +408,12 @@ async fn destroy_removes_everything_owned_in_reverse_order_and_twice_is_noop() {
     let cs = destroy(&plan, &cloud.observe(&plan)).unwrap();
     // vpc, 3 subnets, route table, 3 associations, 2 groups, 6 endpoints (rules go with
     // their groups).
-    assert_eq!(cs.summary().destroy, 16, "{}", crate::render::human::changeset(&cs));
+    assert_eq!(
+        cs.summary().destroy,
+        16,
+        "{}",
+        crate::render::human::changeset(&cs)
+    );
     let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(cloud.counts(), [0, 0, 0, 0, 0]);
@@ -318,7 +452,12 @@ async fn two_plans_share_an_adopted_vpc_and_destroying_one_leaves_the_other() {
     converge(&cloud, &b).await;
     assert_replan_empty(&cloud, &a);
     let cs = destroy(&a, &cloud.observe(&a)).unwrap();
-    assert!(!cs.nodes.iter().any(|n| matches!(n.op, Op::DeleteVpc { .. })), "adopted VPC is never deleted");
+    assert!(
+        !cs.nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::DeleteVpc { .. })),
+        "adopted VPC is never deleted"
+    );
     let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(cloud.counts(), [1, 1, 1, 1, 1], "B is whole, the VPC stays");
@@ -344,20 +483,31 @@ fn foreign_private_dns_endpoint_for_the_same_service_is_a_conflict() {
     let cloud = FakeCloud::default();
     let plan = studio("t11");
     let mut obs = cloud.observe(&plan);
-    obs.vpc = Some(crate::observe::ObservedVpc { id: "vpc-1".into(), cidr: "10.20.0.0/16".into(), dns_support: true, dns_hostnames: true, tags: [("sagevpc:plan".to_string(), "t11".to_string()), ("sagevpc:key".to_string(), "vpc.main".to_string())].into() });
-    obs.foreign_endpoints.push(crate::observe::ObservedEndpoint {
-        id: "vpce-hand".into(),
-        vpc_id: "vpc-1".into(),
-        endpoint_type: crate::observe::EndpointType::Interface,
-        service_name: "com.amazonaws.us-east-1.sts".into(),
-        state: "available".into(),
-        subnet_ids: vec![],
-        security_group_ids: vec![],
-        route_table_ids: vec![],
-        private_dns: true,
-        policy: None,
-        tags: Default::default(),
+    obs.vpc = Some(crate::observe::ObservedVpc {
+        id: "vpc-1".into(),
+        cidr: "10.20.0.0/16".into(),
+        dns_support: true,
+        dns_hostnames: true,
+        tags: [
+            ("sagevpc:plan".to_string(), "t11".to_string()),
+            ("sagevpc:key".to_string(), "vpc.main".to_string()),
+        ]
+        .into(),
     });
+    obs.foreign_endpoints
+        .push(crate::observe::ObservedEndpoint {
+            id: "vpce-hand".into(),
+            vpc_id: "vpc-1".into(),
+            endpoint_type: crate::observe::EndpointType::Interface,
+            service_name: "com.amazonaws.us-east-1.sts".into(),
+            state: "available".into(),
+            subnet_ids: vec![],
+            security_group_ids: vec![],
+            route_table_ids: vec![],
+            private_dns: true,
+            policy: None,
+            tags: Default::default(),
+        });
     let msg = diff(&plan, &obs).unwrap_err().to_string();
     assert!(msg.contains("vpce-hand"), "{msg}");
     assert!(msg.contains("conflicting DNS domain"), "{msg}");
@@ -374,7 +524,10 @@ fn service_not_offered_in_an_az_is_reported() {
         }
     }
     let msg = diff(&plan, &obs).unwrap_err().to_string();
-    assert!(msg.contains("aws.sagemaker.us-east-1.studio is not offered in us-east-1c"), "{msg}");
+    assert!(
+        msg.contains("aws.sagemaker.us-east-1.studio is not offered in us-east-1c"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -394,7 +547,15 @@ async fn duplicates_from_concurrent_runs_are_resolved_to_one() {
     assert_eq!(cloud.counts(), [2, 6, 2, 4, 12]);
     // The next run keeps the lowest id of each key and deletes the rest.
     let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
-    assert!(cs.changes.iter().filter(|c| c.action == Action::Delete).all(|c| c.reasons[0].starts_with("duplicate of") || c.reasons[0].starts_with("leftover in VPC")), "{}", crate::render::human::changeset(&cs));
+    assert!(
+        cs.changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .all(|c| c.reasons[0].starts_with("duplicate of")
+                || c.reasons[0].starts_with("leftover in VPC")),
+        "{}",
+        crate::render::human::changeset(&cs)
+    );
     converge(&cloud, &plan).await;
     assert_eq!(cloud.counts(), [1, 3, 1, 2, 6]);
 }
@@ -409,7 +570,11 @@ async fn vpc_cidr_change_replaces_the_whole_network_in_a_valid_order() {
             .replace("cidr = \"10.20.0.0/16\"", "cidr = \"10.20.0.0/17\""),
     );
     let cs = diff(&edited, &cloud.observe(&edited)).unwrap();
-    let vpc = cs.changes.iter().find(|c| c.address.kind == Kind::Vpc).unwrap();
+    let vpc = cs
+        .changes
+        .iter()
+        .find(|c| c.address.kind == Kind::Vpc)
+        .unwrap();
     assert_eq!(vpc.action, Action::Replace);
     converge(&cloud, &edited).await;
     assert_eq!(cloud.counts(), [1, 3, 1, 2, 6]);
@@ -423,4 +588,33 @@ fn changeset_round_trips_through_json() {
     let text = serde_json::to_string(&cs).unwrap();
     let back: Changeset = serde_json::from_str(&text).unwrap();
     assert_eq!(back, cs);
+}
+
+#[tokio::test]
+async fn a_failed_endpoint_is_replaced() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = studio("t16");
+    converge(&cloud, &plan).await;
+    cloud
+        .world
+        .lock()
+        .unwrap()
+        .endpoints
+        .iter_mut()
+        .find(|e| e.service_name.ends_with(".sts"))
+        .unwrap()
+        .state = "failed".into();
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    assert_eq!(
+        actions(&cs),
+        vec![("interface_endpoint.sts".to_string(), Action::Replace)]
+    );
+    let c = cs
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Replace)
+        .unwrap();
+    assert!(c.reasons[0].contains("state failed"), "{:?}", c.reasons);
+    converge(&cloud, &plan).await;
+    assert_eq!(cloud.counts(), [1, 3, 1, 2, 6]);
 }

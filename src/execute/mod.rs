@@ -3,6 +3,7 @@
 //! ones. The executor makes no decisions: the changeset is fully specified.
 
 pub mod fake;
+pub mod lock;
 pub mod waiter;
 
 use std::collections::{BTreeMap, HashMap};
@@ -97,7 +98,8 @@ pub async fn execute<B: Backend>(
     }
     // Per-resource progress: a resource starts with its first node and is done with
     // its last.
-    let actions: HashMap<&Address, Action> = cs.changes.iter().map(|c| (&c.address, c.action)).collect();
+    let actions: HashMap<&Address, Action> =
+        cs.changes.iter().map(|c| (&c.address, c.action)).collect();
     let mut nodes_left: BTreeMap<Address, usize> = BTreeMap::new();
     for node in &cs.nodes {
         *nodes_left.entry(node.address.clone()).or_default() += 1;
@@ -113,16 +115,18 @@ pub async fn execute<B: Backend>(
     let mut failed = false;
 
     loop {
-        while !failed {
-            let Some(i) = ready.pop() else { break };
+        while let Some(i) = if failed { None } else { ready.pop() } {
             let node = &cs.nodes[i];
             let op = node.op.resolved(&ids);
             let addr = node.address.clone();
-            let action = actions.get(&addr).copied().unwrap_or(if node.op.is_delete() {
-                Action::Delete
-            } else {
-                Action::Update
-            });
+            let action = actions
+                .get(&addr)
+                .copied()
+                .unwrap_or(if node.op.is_delete() {
+                    Action::Delete
+                } else {
+                    Action::Update
+                });
             if !started_at.contains_key(&addr) {
                 started_at.insert(addr.clone(), Instant::now());
                 progress.started(&addr, action);
@@ -146,7 +150,9 @@ pub async fn execute<B: Backend>(
                 (i, r)
             });
         }
-        let Some(joined) = set.join_next().await else { break };
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
         let (i, result) = joined.expect("executor task panicked");
         let node = &cs.nodes[i];
         let addr = &node.address;
@@ -162,15 +168,20 @@ pub async fn execute<B: Backend>(
                 let left = nodes_left.get_mut(addr).expect("counted");
                 *left -= 1;
                 if *left == 0 {
-                    let action = actions.get(addr).copied().unwrap_or(if node.op.is_delete() {
-                        Action::Delete
-                    } else {
-                        Action::Update
-                    });
-                    let id = resource_id
+                    let action = actions
                         .get(addr)
-                        .cloned()
-                        .or_else(|| cs.changes.iter().find(|c| &c.address == addr).and_then(|c| c.id.clone()));
+                        .copied()
+                        .unwrap_or(if node.op.is_delete() {
+                            Action::Delete
+                        } else {
+                            Action::Update
+                        });
+                    let id = resource_id.get(addr).cloned().or_else(|| {
+                        cs.changes
+                            .iter()
+                            .find(|c| &c.address == addr)
+                            .and_then(|c| c.id.clone())
+                    });
                     progress.finished(addr, action, started_at[addr].elapsed(), id.as_deref());
                 }
                 for &u in &users[i] {
@@ -211,6 +222,10 @@ fn ids_of(rs: &[IdRef]) -> Result<Vec<String>, NodeFailure> {
 
 /// The real backend: the EC2 adapter plus the shared endpoint waiter.
 pub struct AwsBackend {
+    /// Mixed into client tokens: a token then dedupes the SDK's own retries of one
+    /// create within this run, never a create of another run (after a destroy, AWS
+    /// would otherwise answer with the deleted resource for 24 h).
+    nonce: u64,
     pub ec2: Ec2,
     pub waiter: EndpointWaiter,
     pub endpoint_timeout: Duration,
@@ -224,6 +239,7 @@ impl AwsBackend {
             async move { ec2.endpoint_statuses(&ids).await }
         });
         AwsBackend {
+            nonce: rand::random(),
             ec2,
             waiter,
             endpoint_timeout,
@@ -231,9 +247,33 @@ impl AwsBackend {
     }
 }
 
+impl AwsBackend {
+    /// The token sent to AWS: the planned token, the resolved parameters and the run.
+    fn token(&self, planned: &str, op: &Op) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(planned.as_bytes());
+        h.update(format!("{op:?}").as_bytes());
+        h.update(self.nonce.to_le_bytes());
+        let hex: String = h
+            .finalize()
+            .iter()
+            .take(24)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sagevpc-{hex}")
+    }
+}
+
 impl Backend for AwsBackend {
     async fn perform(&self, op: Op, label: String) -> Result<Option<String>, NodeFailure> {
         let ec2 = &self.ec2;
+        let token = match &op {
+            Op::CreateRouteTable { client_token, .. } | Op::CreateEndpoint { client_token, .. } => {
+                self.token(client_token, &op)
+            }
+            _ => String::new(),
+        };
         Ok(match op {
             Op::CreateVpc { cidr, tags } => Some(ec2.create_vpc(&cidr, &tags).await?),
             Op::SetVpcDns {
@@ -253,11 +293,9 @@ impl Backend for AwsBackend {
                 ec2.create_subnet(id_of(&vpc)?, &availability_zone, &cidr, &tags)
                     .await?,
             ),
-            Op::CreateRouteTable {
-                vpc,
-                tags,
-                client_token,
-            } => Some(ec2.create_route_table(id_of(&vpc)?, &tags, &client_token).await?),
+            Op::CreateRouteTable { vpc, tags, .. } => {
+                Some(ec2.create_route_table(id_of(&vpc)?, &tags, &token).await?)
+            }
             Op::AssociateRouteTable {
                 route_table,
                 subnet,
@@ -279,9 +317,17 @@ impl Backend for AwsBackend {
                     protocol: rule.protocol,
                     ports: rule.ports,
                     cidr: rule.cidr.clone(),
-                    group_id: rule.group.as_ref().map(id_of).transpose()?.map(str::to_string),
+                    group_id: rule
+                        .group
+                        .as_ref()
+                        .map(id_of)
+                        .transpose()?
+                        .map(str::to_string),
                 };
-                match ec2.authorize_rules(id_of(&group)?, rule.direction, &[r]).await {
+                match ec2
+                    .authorize_rules(id_of(&group)?, rule.direction, &[r])
+                    .await
+                {
                     // Already there (a concurrent or interrupted run added it): done.
                     Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {}
                     other => other?,
@@ -293,7 +339,12 @@ impl Backend for AwsBackend {
                     protocol: rule.protocol,
                     ports: rule.ports,
                     cidr: rule.cidr.clone(),
-                    group_id: rule.group.as_ref().map(id_of).transpose()?.map(str::to_string),
+                    group_id: rule
+                        .group
+                        .as_ref()
+                        .map(id_of)
+                        .transpose()?
+                        .map(str::to_string),
                 };
                 match ec2.revoke_rules(id_of(&group)?, rule.direction, &[r]).await {
                     Err(e) if e.code.as_deref() == Some("InvalidPermission.NotFound") => {}
@@ -311,7 +362,7 @@ impl Backend for AwsBackend {
                 private_dns,
                 policy,
                 tags,
-                client_token,
+                ..
             } => {
                 let id = ec2
                     .create_endpoint(NewEndpoint {
@@ -324,7 +375,7 @@ impl Backend for AwsBackend {
                         private_dns,
                         policy: policy.as_deref(),
                         tags: &tags,
-                        client_token: &client_token,
+                        client_token: &token,
                     })
                     .await?;
                 self.waiter

@@ -39,7 +39,10 @@ struct Pending {
 }
 
 type PollFn = Arc<
-    dyn Fn(Vec<String>) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<EndpointStatus>, AwsError>> + Send>>
+    dyn Fn(
+            Vec<String>,
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<EndpointStatus>, AwsError>> + Send>>
         + Send
         + Sync,
 >;
@@ -74,7 +77,13 @@ impl EndpointWaiter {
     }
 
     /// Wait until endpoint `id` reaches `target`, or fail with a message naming `label`.
-    pub async fn wait(&self, id: &str, label: &str, target: Target, timeout: Duration) -> Result<(), String> {
+    pub async fn wait(
+        &self,
+        id: &str,
+        label: &str,
+        target: Target,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         let start_loop = {
             let mut inner = self.inner.lock().await;
@@ -96,7 +105,8 @@ impl EndpointWaiter {
             let me = self.clone();
             tokio::spawn(async move { me.run().await });
         }
-        rx.await.unwrap_or_else(|_| Err(format!("{label}: waiter stopped")))
+        rx.await
+            .unwrap_or_else(|_| Err(format!("{label}: waiter stopped")))
     }
 
     async fn run(self) {
@@ -122,7 +132,9 @@ impl EndpointWaiter {
             match result {
                 Ok(statuses) => {
                     for st in statuses {
-                        let Some(p) = inner.pending.get_mut(&st.id) else { continue };
+                        let Some(p) = inner.pending.get_mut(&st.id) else {
+                            continue;
+                        };
                         p.last_state = st.state.clone();
                         let outcome = match (p.target, st.state.as_str()) {
                             (Target::Available, "available") => Some(Ok(())),
@@ -230,7 +242,11 @@ mod tests {
             w.wait("vpce-3", "interface_endpoint.studio", Target::Available, t),
         );
         assert_eq!((a, b, c3), (Ok(()), Ok(()), Ok(())));
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "one call per poll for all three");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "one call per poll for all three"
+        );
         assert_eq!(max_batch.load(Ordering::SeqCst), 3);
     }
 
@@ -239,11 +255,22 @@ mod tests {
         let w = fast(EndpointWaiter::new(|ids: Vec<String>| async move {
             Ok(ids
                 .iter()
-                .map(|id| status(id, "failed", Some("InvalidParameter: subnet has no free IPs")))
+                .map(|id| {
+                    status(
+                        id,
+                        "failed",
+                        Some("InvalidParameter: subnet has no free IPs"),
+                    )
+                })
                 .collect())
         }));
         let err = w
-            .wait("vpce-9", "interface_endpoint.sts", Target::Available, Duration::from_secs(60))
+            .wait(
+                "vpce-9",
+                "interface_endpoint.sts",
+                Target::Available,
+                Duration::from_secs(60),
+            )
             .await
             .unwrap_err();
         assert!(err.contains("interface_endpoint.sts"), "{err}");
@@ -257,7 +284,12 @@ mod tests {
             Ok(ids.iter().map(|id| status(id, "pending", None)).collect())
         }));
         let err = w
-            .wait("vpce-7", "interface_endpoint.logs", Target::Available, Duration::from_millis(300))
+            .wait(
+                "vpce-7",
+                "interface_endpoint.logs",
+                Target::Available,
+                Duration::from_millis(300),
+            )
             .await
             .unwrap_err();
         assert!(err.contains("timed out"), "{err}");
@@ -288,7 +320,10 @@ mod tests {
         // scaled "near 1 s"), then growing.
         assert!(t[0] <= Duration::from_millis(30), "{t:?}");
         let gap = t[1] - t[0];
-        assert!(gap >= Duration::from_millis(38) && gap <= Duration::from_millis(80), "{t:?}");
+        assert!(
+            gap >= Duration::from_millis(38) && gap <= Duration::from_millis(80),
+            "{t:?}"
+        );
         assert!(t[3] - t[2] > gap, "backoff grows: {t:?}");
     }
 }

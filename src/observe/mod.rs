@@ -140,7 +140,11 @@ pub async fn observe(ec2: &Ec2, plan: &Plan) -> Result<Observed, AwsError> {
         .interface_endpoints
         .values()
         .map(|e| e.service_name.clone())
-        .chain(plan.gateway_endpoints.values().map(|g| g.service_name.clone()))
+        .chain(
+            plan.gateway_endpoints
+                .values()
+                .map(|g| g.service_name.clone()),
+        )
         .collect();
     names.sort();
     names.dedup();
@@ -148,7 +152,9 @@ pub async fn observe(ec2: &Ec2, plan: &Plan) -> Result<Observed, AwsError> {
     let (vpcs, subnets, rts, sgs, eps, referenced, services) = tokio::join!(
         async {
             match &plan.vpc {
-                VpcSpec::Adopted { id, .. } => Ok(ec2.describe_vpc_by_id(id).await?.into_iter().collect()),
+                VpcSpec::Adopted { id, .. } => {
+                    Ok(ec2.describe_vpc_by_id(id).await?.into_iter().collect())
+                }
                 VpcSpec::Owned { .. } => ec2.describe_vpcs_by_plan(name).await,
             }
         },
@@ -264,7 +270,8 @@ impl Observed {
         o.route_tables.sort_by(|a, b| by_id(&a.id, &b.id));
         for r in &mut o.route_tables {
             r.associations.sort_by(|a, b| by_id(&a.id, &b.id));
-            r.routes.sort_by(|a, b| (&a.destination, &a.target).cmp(&(&b.destination, &b.target)));
+            r.routes
+                .sort_by(|a, b| (&a.destination, &a.target).cmp(&(&b.destination, &b.target)));
         }
         o.security_groups.sort_by(|a, b| by_id(&a.id, &b.id));
         for g in &mut o.security_groups {
@@ -279,11 +286,16 @@ impl Observed {
                 e.policy = e.policy.as_ref().map(crate::plan::policy::normalize);
             }
         }
-        o.services.sort_by(|a, b| (&a.service_name, a.endpoint_type as u8).cmp(&(&b.service_name, b.endpoint_type as u8)));
+        o.services.sort_by(|a, b| {
+            (&a.service_name, a.endpoint_type as u8).cmp(&(&b.service_name, b.endpoint_type as u8))
+        });
         for s in &mut o.services {
             s.availability_zones.sort();
         }
         let json = serde_json::to_vec(&o).expect("observed state serialises");
-        Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }

@@ -158,14 +158,16 @@ mod tests {
     fn absent_policy_equals_the_default_full_access_policy() {
         let aws = json!({"Statement":[{"Action":"*","Effect":"Allow","Principal":"*","Resource":"*"}],"Version":"2008-10-17"});
         assert!(equivalent(None, Some(&aws)));
-        let deny = json!({"Statement":[{"Action":"*","Effect":"Deny","Principal":"*","Resource":"*"}]});
+        let deny =
+            json!({"Statement":[{"Action":"*","Effect":"Deny","Principal":"*","Resource":"*"}]});
         assert!(!equivalent(None, Some(&deny)));
     }
 
     #[test]
     fn a_dropped_version_is_no_change_but_a_different_version_is() {
         let with = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]});
-        let without = json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]});
+        let without =
+            json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]});
         let older = json!({"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]});
         assert!(equivalent(Some(&with), Some(&without)));
         assert!(!equivalent(Some(&with), Some(&older)));

@@ -35,7 +35,10 @@ impl Ctx<'_> {
             .rposition(|&b| b == b'\n')
             .map(|p| p + 1)
             .unwrap_or(0);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         (line, column)
     }
 
@@ -77,6 +80,16 @@ pub fn validate_source(path: &Path, text: &str) -> Result<Plan, PlanError> {
                 msg = format!(
                     "write table `{table}` under its own [{table}] header or inline ({table} = {{ ... }}); dotted keys and sub-tables ([{table}.x]) are not supported here"
                 );
+            }
+            if msg.is_empty() {
+                // toml gives no message for some syntax errors (e.g. a lone '\r').
+                let at = span
+                    .as_ref()
+                    .and_then(|s| text.get(s.start..)?.chars().next());
+                msg = match at {
+                    Some(c) => format!("invalid TOML: unexpected character {c:?}"),
+                    None => "invalid TOML".to_string(),
+                };
             }
             ctx.err(span.unwrap_or(0..0), field, msg);
             return Err(PlanError {
@@ -264,9 +277,7 @@ fn is_region(s: &str) -> bool {
         && parts[1..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_digit())
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
 }
 
@@ -633,7 +644,12 @@ fn parse_ports(
         PortsValue::Number(n) => n.to_string(),
         PortsValue::Text(s) => s.trim().to_string(),
     };
-    let parse_one = |s: &str| s.trim().parse::<i64>().ok().filter(|n| (0..=65535).contains(n));
+    let parse_one = |s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=65535).contains(n))
+    };
     let range = match text.split_once('-') {
         Some((a, b)) => parse_one(a).zip(parse_one(b)),
         None => parse_one(&text).map(|n| (n, n)),
@@ -652,7 +668,9 @@ fn parse_ports(
             ctx.err(
                 p.span(),
                 format!("{field}.ports"),
-                format!("{text:?} is not a port (\"443\") or range (\"1024-65535\") within 0-65535"),
+                format!(
+                    "{text:?} is not a port (\"443\") or range (\"1024-65535\") within 0-65535"
+                ),
             );
             None
         }
@@ -775,7 +793,8 @@ fn check_security_group(
         ok = false;
     }
     let mut rules = BTreeSet::new();
-    let lists: [(Direction, &str, Option<&Vec<S<RawRule>>>); 2] = [
+    type RuleList<'r> = Option<&'r Vec<S<RawRule>>>;
+    let lists: [(Direction, &str, RuleList); 2] = [
         (Direction::Ingress, "ingress", Some(&sg.ingress)),
         (Direction::Egress, "egress", sg.egress.as_ref()),
     ];
@@ -803,14 +822,31 @@ fn check_security_group(
     })
 }
 
+/// AWS's limit on an endpoint policy document (sent without whitespace).
+const MAX_POLICY_CHARS: usize = 20_480;
+
+/// Read a policy file: a regular file (never a device or FIFO, which could block or
+/// never end), read no further than 1 MiB.
+fn read_policy_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    const MAX_BYTES: u64 = 1 << 20;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(Error::new(ErrorKind::InvalidData, "larger than 1 MiB"));
+    }
+    Ok(text)
+}
+
 fn load_policy(ctx: &mut Ctx, field: &str, path: &S<String>) -> Option<Value> {
-    let base = ctx
-        .file
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = ctx.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let full = base.join(path.get_ref());
-    let text = match std::fs::read_to_string(&full) {
+    let text = match read_policy_file(&full) {
         Ok(t) => t,
         Err(e) => {
             ctx.err(
@@ -822,6 +858,20 @@ fn load_policy(ctx: &mut Ctx, field: &str, path: &S<String>) -> Option<Value> {
         }
     };
     match serde_json::from_str::<Value>(&text) {
+        Ok(v)
+            if v.get("Statement").is_some() && v.to_string().chars().count() > MAX_POLICY_CHARS =>
+        {
+            ctx.err(
+                path.span(),
+                field,
+                format!(
+                    "policy file {} is {} characters without whitespace; AWS allows at most {MAX_POLICY_CHARS} for an endpoint policy",
+                    full.display(),
+                    v.to_string().chars().count()
+                ),
+            );
+            None
+        }
         Ok(v) if v.get("Statement").is_some() => Some(v),
         Ok(_) => {
             ctx.err(

@@ -30,7 +30,10 @@ pub fn changeset(cs: &Changeset) -> String {
         let _ = writeln!(out, "Warning: {w}");
     }
     for c in &cs.changes {
-        let id = c.id.as_ref().map(|i| format!(" [id={i}]")).unwrap_or_default();
+        let id =
+            c.id.as_ref()
+                .map(|i| format!(" [id={i}]"))
+                .unwrap_or_default();
         match c.action {
             Action::NoOp => {
                 let _ = writeln!(out, "    {}{id}", c.address);
@@ -60,7 +63,11 @@ pub fn changeset(cs: &Changeset) -> String {
                 }
             }
             Action::Update | Action::Replace => {
-                let sym = if c.action == Action::Update { "~" } else { "-/+" };
+                let sym = if c.action == Action::Update {
+                    "~"
+                } else {
+                    "-/+"
+                };
                 let _ = writeln!(out, "  {sym} {}{id}", c.address);
                 for r in &c.reasons {
                     let _ = writeln!(out, "      # {r}");
@@ -85,7 +92,12 @@ pub fn changeset(cs: &Changeset) -> String {
                             let _ = writeln!(out, "      {k:<w$} = {}", value(a));
                         }
                         (Some(b), Some(a)) => {
-                            let _ = writeln!(out, "    ~ {k:<w$} = {} -> {}{forces}", value(b), value(a));
+                            let _ = writeln!(
+                                out,
+                                "    ~ {k:<w$} = {} -> {}{forces}",
+                                value(b),
+                                value(a)
+                            );
                         }
                         (None, Some(a)) => {
                             let _ = writeln!(out, "    + {k:<w$} = {}{forces}", value(a));
