@@ -33,6 +33,14 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 6)]
     pub max_attempts: u32,
 
+    /// Seconds a call naming a just-created id retries `*.NotFound` (eventual consistency).
+    #[arg(long, global = true, default_value_t = 30)]
+    pub not_found_timeout: u64,
+
+    /// Seconds a delete retries `DependencyViolation` while dependants go away.
+    #[arg(long, global = true, default_value_t = 120)]
+    pub dependency_timeout: u64,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -80,7 +80,12 @@ async fn connect(cli: &Cli, plan: &Plan) -> Ec2 {
         max_attempts: cli.max_attempts,
     })
     .await;
-    Ec2::new(&conf)
+    let mut ec2 = Ec2::new(&conf);
+    ec2.limits = crate::aws::ec2::Limits {
+        not_found_window: Duration::from_secs(cli.not_found_timeout),
+        dependency_window: Duration::from_secs(cli.dependency_timeout),
+    };
+    ec2
 }
 
 async fn read_and_diff(

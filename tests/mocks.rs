@@ -262,3 +262,30 @@ async fn security_group_dependency_violation_is_retried_then_succeeds() {
     ec2.delete_security_group("sg-1").await.expect("retried");
     assert_eq!(rule.num_calls(), 2);
 }
+
+#[tokio::test]
+async fn not_found_retry_window_is_bounded() {
+    let rule = mock!(Client::create_subnet)
+        .sequence()
+        .error(|| {
+            CreateSubnetError::generic(err_meta(
+                "InvalidVpcID.NotFound",
+                "The vpc ID 'vpc-9' does not exist",
+            ))
+        })
+        .repeatedly()
+        .build();
+    let mut ec2 = Ec2::from_client(client!([&rule]));
+    ec2.limits.not_found_window = Duration::from_millis(600);
+    let started = std::time::Instant::now();
+    let e = ec2
+        .create_subnet("vpc-9", "us-east-1a", "10.0.0.0/24", &tags())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("InvalidVpcID.NotFound"));
+    assert!(rule.num_calls() >= 2, "retried at least once");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the window"
+    );
+}

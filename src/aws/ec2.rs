@@ -43,11 +43,32 @@ impl Intercept for CountCalls {
     }
 }
 
+/// Bounds of the adapter's own retry loops (the SDK's retries are bounded by
+/// `--max-attempts`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long `*.NotFound` is retried for a call that refers to a just-created id.
+    pub not_found_window: Duration,
+    /// How long a delete answered `DependencyViolation` is retried (ENIs of a deleted
+    /// endpoint take a while to go away).
+    pub dependency_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            not_found_window: Duration::from_secs(30),
+            dependency_window: Duration::from_secs(120),
+        }
+    }
+}
+
 /// The EC2 adapter.
 #[derive(Clone, Debug)]
 pub struct Ec2 {
     client: Client,
     pub calls: CallCounter,
+    pub limits: Limits,
 }
 
 /// A rule whose group peer is already resolved to an id.
@@ -218,6 +239,7 @@ impl Ec2 {
         Ec2 {
             client: Client::from_conf(conf),
             calls,
+            limits: Limits::default(),
         }
     }
 
@@ -226,6 +248,30 @@ impl Ec2 {
         Ec2 {
             client,
             calls: CallCounter::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Retry a call that refers to an id AWS may not see yet (eventual consistency right
+    /// after a create): `*.NotFound` is retried with backoff and jitter for up to
+    /// `limits.not_found_window`.
+    async fn retry_not_found<T, F, Fut>(&self, mut f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        let start = tokio::time::Instant::now();
+        loop {
+            match f().await {
+                Err(e) if e.is_not_found() && start.elapsed() < self.limits.not_found_window => {
+                    tracing::debug!(error = %e, "retrying after NotFound (eventual consistency)");
+                    let jitter = Duration::from_millis(rand::random::<u64>() % 100);
+                    tokio::time::sleep(delay + jitter).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
         }
     }
 
@@ -600,7 +646,7 @@ impl Ec2 {
         } else {
             req.enable_dns_support(attr)
         };
-        retry_not_found(|| async {
+        self.retry_not_found(|| async {
             req.clone()
                 .send()
                 .await
@@ -624,13 +670,14 @@ impl Ec2 {
             .availability_zone(az)
             .cidr_block(cidr)
             .tag_specifications(tag_spec(ResourceType::Subnet, tags));
-        let out = retry_not_found(|| async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("CreateSubnet", e))
-        })
-        .await?;
+        let out = self
+            .retry_not_found(|| async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("CreateSubnet", e))
+            })
+            .await?;
         out.subnet()
             .and_then(|s| s.subnet_id())
             .map(str::to_string)
@@ -649,13 +696,14 @@ impl Ec2 {
             .vpc_id(vpc_id)
             .client_token(client_token)
             .tag_specifications(tag_spec(ResourceType::RouteTable, tags));
-        let out = retry_not_found(|| async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("CreateRouteTable", e))
-        })
-        .await?;
+        let out = self
+            .retry_not_found(|| async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("CreateRouteTable", e))
+            })
+            .await?;
         out.route_table()
             .and_then(|r| r.route_table_id())
             .map(str::to_string)
@@ -678,13 +726,14 @@ impl Ec2 {
             .associate_route_table()
             .route_table_id(route_table_id)
             .subnet_id(subnet_id);
-        let out = retry_not_found(|| async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("AssociateRouteTable", e))
-        })
-        .await?;
+        let out = self
+            .retry_not_found(|| async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("AssociateRouteTable", e))
+            })
+            .await?;
         out.association_id().map(str::to_string).ok_or_else(|| {
             AwsError::new(
                 "AssociateRouteTable",
@@ -708,13 +757,14 @@ impl Ec2 {
             .group_name(name)
             .description(description)
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, tags));
-        let out = retry_not_found(|| async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("CreateSecurityGroup", e))
-        })
-        .await?;
+        let out = self
+            .retry_not_found(|| async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("CreateSecurityGroup", e))
+            })
+            .await?;
         out.group_id().map(str::to_string).ok_or_else(|| {
             AwsError::new("CreateSecurityGroup", None, "response carried no group id")
         })
@@ -727,7 +777,7 @@ impl Ec2 {
         rules: &[AwsRule],
     ) -> Result<(), AwsError> {
         let perms: Vec<IpPermission> = rules.iter().map(permission).collect();
-        retry_not_found(|| async {
+        self.retry_not_found(|| async {
             match direction {
                 Direction::Ingress => self
                     .client
@@ -759,7 +809,7 @@ impl Ec2 {
         rules: &[AwsRule],
     ) -> Result<(), AwsError> {
         let perms: Vec<IpPermission> = rules.iter().map(permission).collect();
-        retry_not_found(|| async {
+        self.retry_not_found(|| async {
             match direction {
                 Direction::Ingress => self
                     .client
@@ -811,13 +861,14 @@ impl Ec2 {
         if let Some(p) = ep.policy {
             req = req.policy_document(p);
         }
-        let out = retry_not_found(|| async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("CreateVpcEndpoint", e))
-        })
-        .await?;
+        let out = self
+            .retry_not_found(|| async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("CreateVpcEndpoint", e))
+            })
+            .await?;
         out.vpc_endpoint()
             .and_then(|v| v.vpc_endpoint_id())
             .map(str::to_string)
@@ -832,29 +883,6 @@ fn is_gone(state: Option<&str>) -> bool {
         state.map(str::to_ascii_lowercase).as_deref(),
         Some("deleted") | Some("deleting") | Some("rejected") | Some("expired")
     )
-}
-
-/// Retry a call that refers to an id AWS may not see yet (eventual consistency right
-/// after a create): `*.NotFound` is retried with backoff for up to ~30 s.
-pub async fn retry_not_found<T, F, Fut>(mut f: F) -> Result<T, AwsError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, AwsError>>,
-{
-    let mut delay = Duration::from_millis(200);
-    let mut waited = Duration::ZERO;
-    loop {
-        match f().await {
-            Err(e) if e.is_not_found() && waited < Duration::from_secs(30) => {
-                tracing::debug!(error = %e, "retrying after NotFound (eventual consistency)");
-                let jitter = Duration::from_millis(rand::random::<u64>() % 100);
-                tokio::time::sleep(delay + jitter).await;
-                waited += delay + jitter;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Changes to an existing endpoint, sent as one ModifyVpcEndpoint.
@@ -898,7 +926,7 @@ impl Ec2 {
             Some(None) => req = req.reset_policy(true),
             None => {}
         }
-        retry_not_found(|| async {
+        self.retry_not_found(|| async {
             req.clone()
                 .send()
                 .await
@@ -914,7 +942,7 @@ impl Ec2 {
                 .map(|(k, v)| Tag::builder().key(k).value(v).build())
                 .collect(),
         ));
-        retry_not_found(|| async {
+        self.retry_not_found(|| async {
             req.clone()
                 .send()
                 .await
@@ -984,7 +1012,7 @@ impl Ec2 {
         // A group still referenced by an ENI that is going away answers DependencyViolation
         // for a while: retry that for a bounded time.
         let mut delay = Duration::from_millis(500);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let deadline = tokio::time::Instant::now() + self.limits.dependency_window;
         loop {
             let r = gone_ok(
                 self.client
@@ -1010,7 +1038,7 @@ impl Ec2 {
 
     pub async fn delete_subnet(&self, id: &str) -> Result<(), AwsError> {
         let mut delay = Duration::from_millis(500);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let deadline = tokio::time::Instant::now() + self.limits.dependency_window;
         loop {
             let r = gone_ok(
                 self.client
