@@ -461,3 +461,6 @@ impl Backend for AwsBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! Executor tests on the in-memory cloud with injected per-call latency: concurrency
+//! at the critical path, the parallelism bound, progress lines, failure handling.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::fake::FakeCloud;
+use super::{execute, ExecOptions};
+use crate::changeset::diff;
+use crate::plan::{validate_source, Plan};
+use crate::render::Progress;
+
+const STUDIO: &str = include_str!("../../plans/studio-vpc.toml");
+
+fn studio(name: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/test.toml");
+    validate_source(&path, &STUDIO.replace("ml-platform", name)).unwrap()
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn wall_time_is_close_to_the_critical_path() {
+    let latency = Duration::from_millis(60);
+    let cloud = Arc::new(FakeCloud::new(latency));
+    let plan = studio("e1");
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let bound = latency * cs.critical_path_len() as u32;
+    let t = Instant::now();
+    let r = execute(
+        &cs,
+        cloud.clone(),
+        &ExecOptions::default(),
+        &Progress::to(Box::new(std::io::sink())),
+    )
+    .await;
+    let wall = t.elapsed();
+    assert!(r.errors.is_empty());
+    let serial = latency * cs.nodes.len() as u32;
+    assert!(
+        wall.as_secs_f64() <= bound.as_secs_f64() * 1.3 + 0.05,
+        "wall {wall:?} vs critical path bound {bound:?} ({} nodes, serial would be {serial:?})",
+        cs.nodes.len()
+    );
+}
+
+#[tokio::test]
+async fn parallelism_bounds_concurrent_calls() {
+    let latency = Duration::from_millis(20);
+    let cloud = Arc::new(FakeCloud::new(latency));
+    let plan = studio("e2");
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let opts = ExecOptions {
+        parallelism: 1,
+        ..ExecOptions::default()
+    };
+    let t = Instant::now();
+    let r = execute(
+        &cs,
+        cloud.clone(),
+        &opts,
+        &Progress::to(Box::new(std::io::sink())),
+    )
+    .await;
+    assert!(r.errors.is_empty());
+    let serial = latency * cs.nodes.len() as u32;
+    assert!(
+        t.elapsed() >= serial,
+        "one at a time: {:?} < {serial:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn progress_lines_name_resource_elapsed_and_id() {
+    let cloud = Arc::new(FakeCloud::new(Duration::from_millis(250)));
+    let plan = studio("e3");
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let buf = Buf::default();
+    let opts = ExecOptions {
+        progress_interval: Duration::from_millis(100),
+        ..ExecOptions::default()
+    };
+    let r = execute(
+        &cs,
+        cloud.clone(),
+        &opts,
+        &Progress::to(Box::new(buf.clone())),
+    )
+    .await;
+    assert!(r.errors.is_empty());
+    let out = buf.text();
+    assert!(out.contains("vpc.main: Creating..."), "{out}");
+    assert!(
+        out.contains("vpc.main: Still creating... [0s elapsed]"),
+        "{out}"
+    );
+    let created = out
+        .lines()
+        .find(|l| l.starts_with("vpc.main: Created after"))
+        .expect(&out);
+    assert!(created.contains("[id=vpc-"), "{created}");
+    // The VPC is done only after its DNS attribute: two calls of 250 ms.
+    let secs: f64 = created["vpc.main: Created after ".len()..]
+        .split('s')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs >= 0.5, "{created}");
+}
+
+#[tokio::test]
+async fn a_failure_stops_new_work_and_names_the_resource() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = studio("e4");
+    let mut cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    // Make one subnet collide: the fake refuses overlapping CIDRs.
+    for n in &mut cs.nodes {
+        if let crate::changeset::Op::CreateSubnet { cidr, .. } = &mut n.op {
+            *cidr = "10.20.0.0/20".into();
+        }
+    }
+    let buf = Buf::default();
+    let r = execute(
+        &cs,
+        cloud.clone(),
+        &ExecOptions::default(),
+        &Progress::to(Box::new(buf.clone())),
+    )
+    .await;
+    assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
+    assert!(r
+        .errors
+        .iter()
+        .all(|e| e.address.to_string().starts_with("subnet.")));
+    assert!(
+        r.errors[0].message.contains("InvalidSubnet.Conflict"),
+        "{:?}",
+        r.errors
+    );
+    assert!(buf.text().contains("Failed: "));
+    // Nothing that needed the failed subnets ran: no interface endpoint was created.
+    let w = cloud.world.lock().unwrap();
+    assert!(w
+        .endpoints
+        .iter()
+        .all(|e| e.endpoint_type == crate::observe::EndpointType::Gateway));
+}
