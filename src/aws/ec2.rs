@@ -770,66 +770,61 @@ impl Ec2 {
         })
     }
 
-    pub async fn authorize_rules(
+    /// Authorize (`grant`) or revoke permissions on a group, in one call.
+    pub async fn change_rules(
         &self,
         group_id: &str,
         direction: Direction,
         rules: &[AwsRule],
+        grant: bool,
     ) -> Result<(), AwsError> {
-        let perms: Vec<IpPermission> = rules.iter().map(permission).collect();
+        let perms = Some(rules.iter().map(permission).collect::<Vec<IpPermission>>());
+        let c = &self.client;
         self.retry_not_found(|| async {
-            match direction {
-                Direction::Ingress => self
-                    .client
-                    .authorize_security_group_ingress()
-                    .group_id(group_id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("AuthorizeSecurityGroupIngress", e)),
-                Direction::Egress => self
-                    .client
-                    .authorize_security_group_egress()
-                    .group_id(group_id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("AuthorizeSecurityGroupEgress", e)),
-            }
-        })
-        .await
-    }
-
-    pub async fn revoke_rules(
-        &self,
-        group_id: &str,
-        direction: Direction,
-        rules: &[AwsRule],
-    ) -> Result<(), AwsError> {
-        let perms: Vec<IpPermission> = rules.iter().map(permission).collect();
-        self.retry_not_found(|| async {
-            match direction {
-                Direction::Ingress => self
-                    .client
-                    .revoke_security_group_ingress()
-                    .group_id(group_id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("RevokeSecurityGroupIngress", e)),
-                Direction::Egress => self
-                    .client
-                    .revoke_security_group_egress()
-                    .group_id(group_id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("RevokeSecurityGroupEgress", e)),
-            }
+            let (name, r) = match (grant, direction) {
+                (true, Direction::Ingress) => (
+                    "AuthorizeSecurityGroupIngress",
+                    c.authorize_security_group_ingress()
+                        .group_id(group_id)
+                        .set_ip_permissions(perms.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk("AuthorizeSecurityGroupIngress", e)),
+                ),
+                (true, Direction::Egress) => (
+                    "AuthorizeSecurityGroupEgress",
+                    c.authorize_security_group_egress()
+                        .group_id(group_id)
+                        .set_ip_permissions(perms.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk("AuthorizeSecurityGroupEgress", e)),
+                ),
+                (false, Direction::Ingress) => (
+                    "RevokeSecurityGroupIngress",
+                    c.revoke_security_group_ingress()
+                        .group_id(group_id)
+                        .set_ip_permissions(perms.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk("RevokeSecurityGroupIngress", e)),
+                ),
+                (false, Direction::Egress) => (
+                    "RevokeSecurityGroupEgress",
+                    c.revoke_security_group_egress()
+                        .group_id(group_id)
+                        .set_ip_permissions(perms.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk("RevokeSecurityGroupEgress", e)),
+                ),
+            };
+            tracing::debug!(operation = name, group_id, "security group rules");
+            r
         })
         .await
     }

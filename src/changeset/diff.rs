@@ -10,7 +10,7 @@ use super::{Action, Attrs, Changeset, IdRef, Node, Op, ResourceChange, RuleOp};
 use crate::model::{name_tag, Address, Kind, Peer, Rule, TAG_KEY, TAG_NAME, TAG_PLAN};
 use crate::observe::{
     owned_key, EndpointType, Observed, ObservedEndpoint, ObservedSecurityGroup, ObservedSubnet,
-    Tags,
+    Tags, VpcChild,
 };
 use crate::plan::{policy, InterfaceEndpointSpec, Plan, Ref, VpcSpec};
 
@@ -144,32 +144,31 @@ impl<'a> Builder<'a> {
 /// Group owned resources of one kind by their logical key. Per key one is kept: the
 /// lowest id among those in the plan's VPC (`home`); the others are duplicates (from
 /// concurrent or interrupted runs) or leftovers in another VPC.
-fn by_key<'o, T>(
+fn by_key<'o, T: VpcChild>(
     items: &'o [T],
     plan: &str,
     kind: Kind,
     home: Option<&str>,
-    tags: impl Fn(&T) -> &Tags,
-    id: impl Fn(&T) -> &str,
-    vpc: impl Fn(&T) -> &str,
 ) -> (BTreeMap<String, &'o T>, Vec<(&'o T, String)>) {
     let mut sorted: Vec<&T> = items.iter().collect();
-    sorted.sort_by(|a, b| (Some(vpc(a)) != home, id(a)).cmp(&(Some(vpc(b)) != home, id(b))));
+    sorted.sort_by(|a, b| {
+        (Some(a.vpc_id()) != home, a.id()).cmp(&(Some(b.vpc_id()) != home, b.id()))
+    });
     let mut keep: BTreeMap<String, &T> = BTreeMap::new();
     let mut dups = Vec::new();
     for it in sorted {
-        let Some(addr) = owned_key(tags(it), plan).and_then(Address::parse) else {
+        let Some(addr) = owned_key(it.tags(), plan).and_then(Address::parse) else {
             continue;
         };
         if addr.kind != kind {
             continue;
         }
-        if home.is_some() && Some(vpc(it)) != home {
-            dups.push((it, format!("in VPC {} (not the plan's VPC)", vpc(it))));
+        if home.is_some() && Some(it.vpc_id()) != home {
+            dups.push((it, format!("in VPC {} (not the plan's VPC)", it.vpc_id())));
             continue;
         }
         match keep.get(&addr.key) {
-            Some(first) => dups.push((it, id(first).to_string())),
+            Some(first) => dups.push((it, first.id().to_string())),
             None => {
                 keep.insert(addr.key, it);
             }
@@ -214,51 +213,11 @@ pub fn destroy(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
 fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset, DiffError> {
     let name = plan.name.as_str();
     let home = obs.vpc.as_ref().map(|v| v.id.as_str());
-    let (subnets_by_key, dup_subnets) = by_key(
-        &obs.subnets,
-        name,
-        Kind::Subnet,
-        home,
-        |s| &s.tags,
-        |s| &s.id,
-        |s| &s.vpc_id,
-    );
-    let (rts_by_key, dup_rts) = by_key(
-        &obs.route_tables,
-        name,
-        Kind::RouteTable,
-        home,
-        |r| &r.tags,
-        |r| &r.id,
-        |r| &r.vpc_id,
-    );
-    let (sgs_by_key, dup_sgs) = by_key(
-        &obs.security_groups,
-        name,
-        Kind::SecurityGroup,
-        home,
-        |g| &g.tags,
-        |g| &g.id,
-        |g| &g.vpc_id,
-    );
-    let (gws_by_key, dup_gws) = by_key(
-        &obs.endpoints,
-        name,
-        Kind::GatewayEndpoint,
-        home,
-        |e| &e.tags,
-        |e| &e.id,
-        |e| &e.vpc_id,
-    );
-    let (ifs_by_key, dup_ifs) = by_key(
-        &obs.endpoints,
-        name,
-        Kind::InterfaceEndpoint,
-        home,
-        |e| &e.tags,
-        |e| &e.id,
-        |e| &e.vpc_id,
-    );
+    let (subnets_by_key, dup_subnets) = by_key(&obs.subnets, name, Kind::Subnet, home);
+    let (rts_by_key, dup_rts) = by_key(&obs.route_tables, name, Kind::RouteTable, home);
+    let (sgs_by_key, dup_sgs) = by_key(&obs.security_groups, name, Kind::SecurityGroup, home);
+    let (gws_by_key, dup_gws) = by_key(&obs.endpoints, name, Kind::GatewayEndpoint, home);
+    let (ifs_by_key, dup_ifs) = by_key(&obs.endpoints, name, Kind::InterfaceEndpoint, home);
     let mut b = Builder {
         plan,
         obs,

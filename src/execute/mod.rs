@@ -248,6 +248,40 @@ impl AwsBackend {
 }
 
 impl AwsBackend {
+    async fn rule_change(
+        &self,
+        group: &IdRef,
+        rule: &crate::changeset::RuleOp,
+        grant: bool,
+    ) -> Result<Option<String>, NodeFailure> {
+        let r = AwsRule {
+            protocol: rule.protocol,
+            ports: rule.ports,
+            cidr: rule.cidr.clone(),
+            group_id: rule
+                .group
+                .as_ref()
+                .map(id_of)
+                .transpose()?
+                .map(str::to_string),
+        };
+        // Already there / already gone (a concurrent or interrupted run): done.
+        let done_code = if grant {
+            "InvalidPermission.Duplicate"
+        } else {
+            "InvalidPermission.NotFound"
+        };
+        match self
+            .ec2
+            .change_rules(id_of(group)?, rule.direction, &[r], grant)
+            .await
+        {
+            Err(e) if e.code.as_deref() == Some(done_code) => Ok(None),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(None),
+        }
+    }
+
     /// The token sent to AWS: the planned token, the resolved parameters and the run.
     fn token(&self, planned: &str, op: &Op) -> String {
         use sha2::{Digest, Sha256};
@@ -312,46 +346,8 @@ impl Backend for AwsBackend {
                 ec2.create_security_group(id_of(&vpc)?, &group_name, &description, &tags)
                     .await?,
             ),
-            Op::AuthorizeRule { group, rule } => {
-                let r = AwsRule {
-                    protocol: rule.protocol,
-                    ports: rule.ports,
-                    cidr: rule.cidr.clone(),
-                    group_id: rule
-                        .group
-                        .as_ref()
-                        .map(id_of)
-                        .transpose()?
-                        .map(str::to_string),
-                };
-                match ec2
-                    .authorize_rules(id_of(&group)?, rule.direction, &[r])
-                    .await
-                {
-                    // Already there (a concurrent or interrupted run added it): done.
-                    Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {}
-                    other => other?,
-                }
-                None
-            }
-            Op::RevokeRule { group, rule } => {
-                let r = AwsRule {
-                    protocol: rule.protocol,
-                    ports: rule.ports,
-                    cidr: rule.cidr.clone(),
-                    group_id: rule
-                        .group
-                        .as_ref()
-                        .map(id_of)
-                        .transpose()?
-                        .map(str::to_string),
-                };
-                match ec2.revoke_rules(id_of(&group)?, rule.direction, &[r]).await {
-                    Err(e) if e.code.as_deref() == Some("InvalidPermission.NotFound") => {}
-                    other => other?,
-                }
-                None
-            }
+            Op::AuthorizeRule { group, rule } => self.rule_change(&group, &rule, true).await?,
+            Op::RevokeRule { group, rule } => self.rule_change(&group, &rule, false).await?,
             Op::CreateEndpoint {
                 vpc,
                 endpoint_type,

@@ -112,6 +112,29 @@ pub struct ServiceInfo {
     pub availability_zones: Vec<String>,
 }
 
+/// What every observed child of a VPC has: an id, its VPC and its tags.
+pub trait VpcChild {
+    fn id(&self) -> &str;
+    fn vpc_id(&self) -> &str;
+    fn tags(&self) -> &Tags;
+}
+
+macro_rules! vpc_child {
+    ($($t:ty),*) => {$(
+        impl VpcChild for $t {
+            fn id(&self) -> &str { &self.id }
+            fn vpc_id(&self) -> &str { &self.vpc_id }
+            fn tags(&self) -> &Tags { &self.tags }
+        }
+    )*};
+}
+vpc_child!(
+    ObservedSubnet,
+    ObservedRouteTable,
+    ObservedSecurityGroup,
+    ObservedEndpoint
+);
+
 /// The `sagevpc:key` of a resource owned by `plan`, if it is.
 pub fn owned_key<'a>(tags: &'a Tags, plan: &str) -> Option<&'a str> {
     (tags.get(TAG_PLAN).map(String::as_str) == Some(plan))
