@@ -829,7 +829,9 @@ impl Ec2 {
         .await
     }
 
-    pub async fn create_endpoint(&self, ep: NewEndpoint<'_>) -> Result<String, AwsError> {
+    /// Create an endpoint; returns its id and the state the response reported (an
+    /// endpoint already `available` needs no wait).
+    pub async fn create_endpoint(&self, ep: NewEndpoint<'_>) -> Result<(String, String), AwsError> {
         let mut req = self
             .client
             .create_vpc_endpoint()
@@ -864,9 +866,14 @@ impl Ec2 {
                     .map_err(|e| AwsError::from_sdk("CreateVpcEndpoint", e))
             })
             .await?;
+        let state = out
+            .vpc_endpoint()
+            .and_then(|v| v.state())
+            .map(|s| s.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
         out.vpc_endpoint()
             .and_then(|v| v.vpc_endpoint_id())
-            .map(str::to_string)
+            .map(|id| (id.to_string(), state))
             .ok_or_else(|| {
                 AwsError::new("CreateVpcEndpoint", None, "response carried no endpoint id")
             })

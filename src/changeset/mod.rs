@@ -366,9 +366,11 @@ impl Changeset {
     }
 
     /// The longest dependency chain as (API calls, endpoint waits) on it. A node that
-    /// waits for an endpoint counts its create/modify/delete call plus one poll call,
-    /// and one wait (the waiter's first poll delay). With per-call latency `L` and
-    /// first-poll delay `W`, no executor can finish before `calls*L + waits*W`.
+    /// must wait for an endpoint (modify, delete) counts its call plus one poll call and
+    /// one wait (the waiter's first poll delay); a create counts only its call, since an
+    /// endpoint the response already reports `available` is not waited for. With
+    /// per-call latency `L` and first-poll delay `W`, no executor finishes before
+    /// `calls*L + waits*W`.
     pub fn critical_path(&self) -> (usize, usize) {
         let Ok(order) = self.topo_order() else {
             return (0, 0);

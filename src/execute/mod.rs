@@ -360,7 +360,7 @@ impl Backend for AwsBackend {
                 tags,
                 ..
             } => {
-                let id = ec2
+                let (id, state) = ec2
                     .create_endpoint(NewEndpoint {
                         vpc_id: id_of(&vpc)?,
                         service_name: &service_name,
@@ -374,10 +374,12 @@ impl Backend for AwsBackend {
                         client_token: &token,
                     })
                     .await?;
-                self.waiter
-                    .wait(&id, &label, Target::Available, self.endpoint_timeout)
-                    .await
-                    .map_err(NodeFailure::Wait)?;
+                if state != "available" {
+                    self.waiter
+                        .wait(&id, &label, Target::Available, self.endpoint_timeout)
+                        .await
+                        .map_err(NodeFailure::Wait)?;
+                }
                 Some(id)
             }
             Op::ModifyEndpoint {
