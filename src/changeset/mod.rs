@@ -377,9 +377,8 @@ impl Changeset {
         };
         let cost = |op: &Op| -> (usize, usize) {
             match op {
-                Op::CreateEndpoint { .. }
-                | Op::ModifyEndpoint { .. }
-                | Op::DeleteEndpoint { .. } => (2, 1),
+                // A create whose response says `available` is not waited for.
+                Op::ModifyEndpoint { .. } | Op::DeleteEndpoint { .. } => (2, 1),
                 _ => (1, 0),
             }
         };
