@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Backend, NodeFailure};
+use super::{Backend, NodeFailure, Slot};
 use crate::aws::AwsError;
 use crate::changeset::{IdRef, Op, RuleOp};
 use crate::model::{Peer, Rule};
@@ -592,7 +592,12 @@ impl FakeCloud {
 }
 
 impl Backend for FakeCloud {
-    async fn perform(&self, op: Op, label: String) -> Result<Option<String>, NodeFailure> {
+    async fn perform(
+        &self,
+        op: Op,
+        label: String,
+        _slot: Slot,
+    ) -> Result<Option<String>, NodeFailure> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

@@ -49,6 +49,22 @@ pub struct NodeError {
     pub hint: Option<String>,
 }
 
+/// A node's place among the `--parallelism` calls in flight. A backend releases it
+/// before it waits (for an endpoint to become available or deleted), so that waits
+/// overlap with other work instead of holding a slot.
+pub struct Slot(Option<tokio::sync::OwnedSemaphorePermit>);
+
+impl Slot {
+    pub fn release(&mut self) {
+        self.0.take();
+    }
+
+    /// A slot that holds nothing (tests).
+    pub fn free() -> Slot {
+        Slot(None)
+    }
+}
+
 /// What performs one resolved op. `Ec2` in real runs; fakes in tests.
 pub trait Backend: Send + Sync + 'static {
     /// Perform `op` (all references resolved to ids). Returns the id it created, if any.
@@ -56,6 +72,7 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         op: Op,
         label: String,
+        slot: Slot,
     ) -> impl Future<Output = Result<Option<String>, NodeFailure>> + Send;
 }
 
@@ -137,8 +154,8 @@ pub async fn execute<B: Backend>(
             let progress = progress.clone();
             let interval = opts.progress_interval;
             set.spawn(async move {
-                let _permit = sem.acquire_owned().await.expect("semaphore open");
-                let fut = backend.perform(op, addr.to_string());
+                let permit = sem.acquire_owned().await.expect("semaphore open");
+                let fut = backend.perform(op, addr.to_string(), Slot(Some(permit)));
                 tokio::pin!(fut);
                 let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
                 let r = loop {
@@ -300,7 +317,12 @@ impl AwsBackend {
 }
 
 impl Backend for AwsBackend {
-    async fn perform(&self, op: Op, label: String) -> Result<Option<String>, NodeFailure> {
+    async fn perform(
+        &self,
+        op: Op,
+        label: String,
+        mut slot: Slot,
+    ) -> Result<Option<String>, NodeFailure> {
         let ec2 = &self.ec2;
         let token = match &op {
             Op::CreateRouteTable { client_token, .. } | Op::CreateEndpoint { client_token, .. } => {
@@ -375,6 +397,7 @@ impl Backend for AwsBackend {
                     })
                     .await?;
                 if state != "available" {
+                    slot.release();
                     self.waiter
                         .wait(&id, &label, Target::Available, self.endpoint_timeout)
                         .await
@@ -408,6 +431,7 @@ impl Backend for AwsBackend {
                     },
                 )
                 .await?;
+                slot.release();
                 self.waiter
                     .wait(&id, &label, Target::Available, self.endpoint_timeout)
                     .await
@@ -434,6 +458,7 @@ impl Backend for AwsBackend {
             }
             Op::DeleteEndpoint { endpoint } => {
                 ec2.delete_endpoint(&endpoint).await?;
+                slot.release();
                 self.waiter
                     .wait(&endpoint, &label, Target::Deleted, self.endpoint_timeout)
                     .await

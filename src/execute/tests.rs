@@ -166,3 +166,50 @@ async fn a_failure_stops_new_work_and_names_the_resource() {
         .iter()
         .all(|e| e.endpoint_type == crate::observe::EndpointType::Gateway));
 }
+
+/// A backend whose endpoint creates wait like real ones (after releasing their slot).
+struct Waity(FakeCloud);
+
+impl super::Backend for Waity {
+    async fn perform(
+        &self,
+        op: crate::changeset::Op,
+        label: String,
+        mut slot: super::Slot,
+    ) -> Result<Option<String>, super::NodeFailure> {
+        let waits = matches!(op, crate::changeset::Op::CreateEndpoint { .. });
+        let r = self.0.perform(op, label, super::Slot::free()).await;
+        if waits {
+            slot.release();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        r
+    }
+}
+
+#[tokio::test]
+async fn endpoint_waits_do_not_hold_parallelism_slots() {
+    let plan = studio("e5");
+    let backend = Arc::new(Waity(FakeCloud::default()));
+    let cs = diff(&plan, &backend.0.observe(&plan)).unwrap();
+    let opts = ExecOptions {
+        parallelism: 1,
+        ..ExecOptions::default()
+    };
+    let t = Instant::now();
+    let r = execute(
+        &cs,
+        backend.clone(),
+        &opts,
+        &Progress::to(Box::new(std::io::sink())),
+    )
+    .await;
+    assert!(r.errors.is_empty());
+    // Six endpoints wait 300 ms each; with one slot they would take 1.8 s if a wait
+    // held the slot.
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+}

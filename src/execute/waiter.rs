@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::{oneshot, Mutex, Notify};
 use tokio::time::Instant;
 
 use crate::aws::ec2::EndpointStatus;
@@ -51,6 +51,9 @@ type PollFn = Arc<
 #[derive(Clone)]
 pub struct EndpointWaiter {
     inner: Arc<Mutex<Inner>>,
+    /// Wakes the poll loop when an endpoint starts waiting, so that it is polled soon
+    /// rather than at the loop's backed-off pace.
+    arrived: Arc<Notify>,
     poll: PollFn,
     pub initial_delay: Duration,
     pub max_delay: Duration,
@@ -70,6 +73,7 @@ impl EndpointWaiter {
     {
         EndpointWaiter {
             inner: Arc::new(Mutex::new(Inner::default())),
+            arrived: Arc::new(Notify::new()),
             poll: Arc::new(move |ids| Box::pin(poll(ids))),
             initial_delay: Duration::from_millis(1000),
             max_delay: Duration::from_secs(10),
@@ -104,6 +108,8 @@ impl EndpointWaiter {
         if start_loop {
             let me = self.clone();
             tokio::spawn(async move { me.run().await });
+        } else {
+            self.arrived.notify_one();
         }
         rx.await
             .unwrap_or_else(|_| Err(format!("{label}: waiter stopped")))
@@ -111,9 +117,13 @@ impl EndpointWaiter {
 
     async fn run(self) {
         // The first poll comes quickly: LocalStack and many real creates are fast.
-        let mut delay = self.initial_delay / 4;
+        let quick = self.initial_delay / 4;
+        let mut delay = quick;
         loop {
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.arrived.notified() => tokio::time::sleep(quick).await,
+            }
             let ids: Vec<String> = {
                 let inner = self.inner.lock().await;
                 inner.pending.keys().cloned().collect()
@@ -248,6 +258,48 @@ mod tests {
             "one call per poll for all three"
         );
         assert_eq!(max_batch.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_late_arrival_is_polled_soon_not_at_the_backed_off_pace() {
+        let w = fast(EndpointWaiter::new(|ids: Vec<String>| async move {
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    status(
+                        id,
+                        if id == "vpce-slow" {
+                            "pending"
+                        } else {
+                            "available"
+                        },
+                        None,
+                    )
+                })
+                .collect())
+        }));
+        let slow = w.clone();
+        let bg = tokio::spawn(async move {
+            slow.wait(
+                "vpce-slow",
+                "a",
+                Target::Available,
+                Duration::from_millis(1500),
+            )
+            .await
+        });
+        // Let the loop back off (40 ms, 60, 90, 135, 202, ...).
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let t = Instant::now();
+        w.wait("vpce-fast", "b", Target::Available, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(bg.await.unwrap().is_err(), "the slow one times out");
     }
 
     #[tokio::test]
