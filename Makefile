@@ -44,3 +44,9 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# Performance benchmark (not part of `make test`): fault proxy with BENCH_LATENCY_MS (50) per
+# call, standard and generated large plan, CloudFormation comparison; writes bench/RESULTS.md
+# and bench/results.json. See bench/run.py for the other BENCH_* settings.
+bench:
+	python3 bench/run.py
