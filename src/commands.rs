@@ -257,28 +257,49 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     // before the lock was ours is re-read: the approved changes must still be the ones
     // to make.
     let tl = Instant::now();
-    let lock = PlanLock::acquire(
-        &ec2,
-        &plan.name,
-        Duration::from_secs(args.lock_ttl),
-        Duration::from_secs(args.lock_timeout),
-        |holder| {
-            println!(
-                "\nWaiting for another run of plan {:?} to finish (lock {}, held by {holder})...",
-                plan.name,
-                lock_name(&plan.name)
-            )
-        },
-    )
-    .await
-    .map_err(|e| format!("error: {e}"))?;
-    t.add("lock", tl);
-    let result = async {
+    let mut waited = false;
+    let (lock, obs2) = loop {
+        let lock = PlanLock::acquire(
+            &ec2,
+            &plan.name,
+            Duration::from_secs(args.lock_ttl),
+            Duration::from_secs(args.lock_timeout),
+            |holder| {
+                if !std::mem::replace(&mut waited, true) {
+                    println!(
+                        "\nWaiting for another run of plan {:?} to finish (lock {}, held by {holder})...",
+                        plan.name,
+                        lock_name(&plan.name)
+                    )
+                }
+            },
+        )
+        .await
+        .map_err(|e| format!("error: {e}"))?;
+        // The re-read overlaps with the lock's confirmation read.
         let t0 = Instant::now();
-        let obs2 = observe::observe(&ec2, &plan)
-            .await
-            .map_err(|e| format!("error: reading live state failed: {e}"))?;
-        t.add("re-read", t0);
+        let (obs2, confirmed) = tokio::join!(observe::observe(&ec2, &plan), lock.confirm());
+        match confirmed {
+            Ok(true) => {
+                t.add("lock", tl);
+                t.add("re-read", t0);
+                break (lock, obs2);
+            }
+            Ok(false) => {
+                tracing::info!(
+                    "another run took the apply lock at the same moment; waiting for it"
+                );
+                lock.forfeit();
+            }
+            Err(e) => {
+                lock.release().await;
+                print_stats(cli, &ec2, &t);
+                return Err(format!("error: confirming the apply lock failed: {e}"));
+            }
+        }
+    };
+    let result = async {
+        let obs2 = obs2.map_err(|e| format!("error: reading live state failed: {e}"))?;
         if obs2.fingerprint() == obs.fingerprint() {
             return Ok(Some(cs));
         }

@@ -289,3 +289,41 @@ async fn not_found_retry_window_is_bounded() {
         "bounded by the window"
     );
 }
+
+/// A run whose apply-lock lease ran out (or was taken over) sends no mutating call: the
+/// fence refuses the attempt before it is transmitted, while reads still go through.
+#[tokio::test]
+async fn a_lost_lease_refuses_mutating_calls_but_not_reads() {
+    // An HTTP-level answer: the mock's modeled outputs would replace the attempt's
+    // result after the fact, an HTTP answer comes only if the request is transmitted.
+    let xml = r#"<CreateSubnetResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-1</requestId><subnet><subnetId>subnet-1</subnetId></subnet></CreateSubnetResponse>"#;
+    let create = mock!(Client::create_subnet)
+        .sequence()
+        .http_status(200, Some(xml.to_string()))
+        .times(2)
+        .build();
+    let read = mock!(Client::describe_vpcs).then_output(|| DescribeVpcsOutput::builder().build());
+    let ec2 = Ec2::from_client(client!([&create, &read]));
+
+    // Held lease: the create goes out.
+    ec2.fence
+        .hold_until(std::time::Instant::now() + Duration::from_secs(60));
+    ec2.create_subnet("vpc-1", "us-east-1a", "10.0.0.0/24", &tags())
+        .await
+        .expect("lease held");
+
+    ec2.fence
+        .lose("the apply lock was taken over by another run");
+    let err = ec2
+        .create_subnet("vpc-1", "us-east-1a", "10.0.1.0/24", &tags())
+        .await
+        .expect_err("a lost lease refuses the create");
+    assert!(
+        err.to_string().contains("taken over by another run"),
+        "{err}"
+    );
+    ec2.describe_vpcs_by_plan("m")
+        .await
+        .expect("reads still pass");
+    assert_eq!(read.num_calls(), 1);
+}

@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
-use super::{AwsError, CallCounter};
+use super::{is_read_only, AwsError, CallCounter, Fence};
 use crate::model::{Direction, Peer, Protocol, Rule, TAG_PLAN};
 use crate::observe::{
     EndpointType, ObservedAssociation, ObservedEndpoint, ObservedRoute, ObservedRouteTable,
@@ -43,6 +43,29 @@ impl Intercept for CountCalls {
     }
 }
 
+/// Refuses every attempt of a mutating call while the apply lock's lease is not held
+/// (see [`Fence`]). Checked right before the request is transmitted.
+#[derive(Debug)]
+struct FenceCalls(Fence);
+
+impl Intercept for FenceCalls {
+    fn name(&self) -> &'static str {
+        "sagevpc-lease-fence"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        match cfg.load::<Metadata>() {
+            Some(m) if !is_read_only(m.name()) => self.0.check().map_err(BoxError::from),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Bounds of the adapter's own retry loops (the SDK's retries are bounded by
 /// `--max-attempts`).
 #[derive(Clone, Copy, Debug)]
@@ -66,8 +89,12 @@ impl Default for Limits {
 /// The EC2 adapter.
 #[derive(Clone, Debug)]
 pub struct Ec2 {
+    /// Every call but the apply lock's own; mutating calls pass the [`Fence`].
     client: Client,
+    /// The apply lock's calls: not fenced (the lock is what arms the fence).
+    lock_client: Client,
     pub calls: CallCounter,
+    pub fence: Fence,
     pub limits: Limits,
 }
 
@@ -233,21 +260,37 @@ pub struct EndpointStatus {
 impl Ec2 {
     pub fn new(config: &aws_config::SdkConfig) -> Ec2 {
         let calls = CallCounter::default();
-        let conf = aws_sdk_ec2::config::Builder::from(config)
+        let fence = Fence::default();
+        let lock_conf = aws_sdk_ec2::config::Builder::from(config)
             .interceptor(CountCalls(calls.clone()))
+            .build();
+        let conf = lock_conf
+            .to_builder()
+            .interceptor(FenceCalls(fence.clone()))
             .build();
         Ec2 {
             client: Client::from_conf(conf),
+            lock_client: Client::from_conf(lock_conf),
             calls,
+            fence,
             limits: Limits::default(),
         }
     }
 
-    /// Wrap a pre-built client (tests with aws-smithy-mocks).
+    /// Wrap a pre-built client (tests with aws-smithy-mocks): fenced like `new`, and
+    /// used for the lock's calls too.
     pub fn from_client(client: Client) -> Ec2 {
+        let fence = Fence::default();
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(FenceCalls(fence.clone()))
+            .build();
         Ec2 {
-            client,
+            client: Client::from_conf(conf),
+            lock_client: client,
             calls: CallCounter::default(),
+            fence,
             limits: Limits::default(),
         }
     }
@@ -1096,9 +1139,12 @@ impl Ec2 {
         tags: &Tags,
     ) -> Result<Option<String>, AwsError> {
         let r = self
-            .client
+            .lock_client
             .create_key_pair()
             .key_name(name)
+            // ed25519: no RSA key generation between an emulator's duplicate check and
+            // its insert (LocalStack's window for two creates of one name to succeed).
+            .key_type(aws_sdk_ec2::types::KeyType::Ed25519)
             .tag_specifications(tag_spec(ResourceType::KeyPair, tags))
             .send()
             .await;
@@ -1115,10 +1161,26 @@ impl Ec2 {
         }
     }
 
+    /// Renew the lease of the lock key pair `id` (its expiry tag).
+    pub async fn renew_lock_key(&self, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.lock_client
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("CreateTags", e))
+    }
+
     /// The lock key pair of `name`, if it exists: (id, tags).
     pub async fn describe_lock_key(&self, name: &str) -> Result<Option<(String, Tags)>, AwsError> {
         match self
-            .client
+            .lock_client
             .describe_key_pairs()
             .key_names(name)
             .send()
@@ -1147,7 +1209,7 @@ impl Ec2 {
     /// name.
     pub async fn delete_lock_key(&self, id: &str, name: &str) -> Result<(), AwsError> {
         gone_ok(
-            self.client
+            self.lock_client
                 .delete_key_pair()
                 .key_pair_id(id)
                 .send()
@@ -1158,7 +1220,7 @@ impl Ec2 {
         if let Some((still, _)) = self.describe_lock_key(name).await? {
             if still == id {
                 gone_ok(
-                    self.client
+                    self.lock_client
                         .delete_key_pair()
                         .key_name(name)
                         .send()

@@ -6,7 +6,7 @@ pub mod ec2;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -160,4 +160,110 @@ pub fn is_read_only(operation: &str) -> bool {
     ["Describe", "List", "Get"]
         .iter()
         .any(|p| operation.starts_with(p))
+}
+
+/// Where a fence stands: writes allowed until an instant, or lost for good.
+#[derive(Debug, Clone)]
+enum Lease {
+    Until(Instant),
+    Lost(String),
+}
+
+/// Mutating calls are allowed only while the apply lock's lease is known to be held.
+///
+/// The lock (`execute::lock`) arms the fence when it is taken and extends it after each
+/// renewal that confirmed the lock is still this run's. A run that was paused (SIGSTOP,
+/// a suspended laptop, a starved CI runner) past its lease, or whose lock was taken
+/// over, must not write again: another run may be applying the same plan by then. The
+/// fence is one-way: once the lease ran out, no renewal restores it. Every attempt of
+/// every mutating call is checked right before it is transmitted (the EC2 adapter's
+/// interceptor), retries included. An unarmed fence allows everything (no lock taken:
+/// tests, or runs that make no change).
+#[derive(Debug, Clone, Default)]
+pub struct Fence(Arc<Mutex<Option<Lease>>>);
+
+impl Fence {
+    /// Allow writes until `until`, unless the fence was lost or has already run out.
+    pub fn hold_until(&self, until: Instant) {
+        let mut g = self.0.lock().expect("fence lock");
+        match &*g {
+            Some(Lease::Lost(_)) => {}
+            Some(Lease::Until(t)) if *t <= Instant::now() => {
+                *g = Some(Lease::Lost(lease_ran_out()));
+            }
+            _ => *g = Some(Lease::Until(until)),
+        }
+    }
+
+    /// Forbid writes for good, saying why.
+    pub fn lose(&self, why: impl Into<String>) {
+        *self.0.lock().expect("fence lock") = Some(Lease::Lost(why.into()));
+    }
+
+    /// Allow everything again (the lock was released).
+    pub fn disarm(&self) {
+        *self.0.lock().expect("fence lock") = None;
+    }
+
+    /// `Err(reason)` when a mutating call must not be sent now.
+    pub fn check(&self) -> Result<(), String> {
+        let mut g = self.0.lock().expect("fence lock");
+        match &*g {
+            None => Ok(()),
+            Some(Lease::Lost(why)) => Err(why.clone()),
+            Some(Lease::Until(t)) if *t <= Instant::now() => {
+                let why = lease_ran_out();
+                *g = Some(Lease::Lost(why.clone()));
+                Err(why)
+            }
+            Some(Lease::Until(_)) => Ok(()),
+        }
+    }
+}
+
+fn lease_ran_out() -> String {
+    "the apply lock's lease ran out before it could be renewed (this run was paused or could not reach AWS); another run may hold the lock now, so this run makes no further change".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unarmed_fence_allows_everything() {
+        assert_eq!(Fence::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn a_held_fence_allows_until_its_lease_runs_out_and_never_again() {
+        let f = Fence::default();
+        f.hold_until(Instant::now() + Duration::from_secs(60));
+        assert_eq!(f.check(), Ok(()));
+        f.hold_until(Instant::now() - Duration::from_millis(1));
+        let err = f.check().unwrap_err();
+        assert!(err.contains("lease ran out"), "{err}");
+        // One-way: a renewal that comes after the lease ran out restores nothing.
+        f.hold_until(Instant::now() + Duration::from_secs(60));
+        assert!(f.check().is_err());
+    }
+
+    #[test]
+    fn a_renewal_after_the_lease_ran_out_does_not_restore_it() {
+        let f = Fence::default();
+        f.hold_until(Instant::now() + Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(10));
+        // No check in between: the renewal itself notices.
+        f.hold_until(Instant::now() + Duration::from_secs(60));
+        assert!(f.check().is_err());
+    }
+
+    #[test]
+    fn a_lost_fence_says_why_until_disarmed() {
+        let f = Fence::default();
+        f.hold_until(Instant::now() + Duration::from_secs(60));
+        f.lose("taken over");
+        assert_eq!(f.check(), Err("taken over".to_string()));
+        f.disarm();
+        assert_eq!(f.check(), Ok(()));
+    }
 }

@@ -9,16 +9,32 @@
 //!
 //! The lock is taken only when there is something to change, so a no-op `plan` or
 //! `apply` makes no mutating call.
+//!
+//! Two guards make it safe where the key pair alone is not:
+//! * **Confirmation.** A create that succeeded is confirmed by reading the key pair back
+//!   (after [`CONFIRM_SETTLE`]) and checking that its id is ours. AWS never lets two
+//!   creates of one name succeed, but LocalStack can (check and insert are not atomic;
+//!   the later insert replaces the earlier): the run whose key pair was replaced lost
+//!   and waits like any other. `commands` overlaps the confirmation with its re-read.
+//! * **Fence.** The holder may write only while its lease is known to be held: the lock
+//!   arms the EC2 adapter's [`Fence`](crate::aws::Fence) until the lease's expiry less a
+//!   margin, and each renewal first checks that the key pair is still ours. A run that
+//!   was paused past its lease (or whose lock was taken over) makes no further
+//!   mutating call, even after it wakes up.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::aws::{AwsError, Ec2};
 use crate::observe::Tags;
 
 pub const TAG_EXPIRES: &str = "sagevpc:lock-expires";
 pub const TAG_OWNER: &str = "sagevpc:lock-owner";
+
+/// How long after a successful create the key pair is read back to confirm it is ours.
+pub const CONFIRM_SETTLE: Duration = Duration::from_millis(150);
 
 pub fn lock_name(plan: &str) -> String {
     format!("sagevpc-lock-{plan}")
@@ -35,6 +51,7 @@ pub struct PlanLock {
     ec2: Ec2,
     id: String,
     name: String,
+    created_at: Instant,
     heartbeat: JoinHandle<()>,
 }
 
@@ -57,9 +74,27 @@ impl std::fmt::Display for LockError {
     }
 }
 
+/// The lease's expiry tag, `ttl` from now.
+fn expiry_tags(ttl: Duration) -> Tags {
+    let mut t = Tags::new();
+    t.insert(
+        TAG_EXPIRES.into(),
+        (now() + ttl.as_secs().max(1)).to_string(),
+    );
+    t
+}
+
+/// How long a lease renewed (or taken) at `sent` lets this run write: the lease less a
+/// quarter of it, for the expiry tag's whole-second rounding and for the time the
+/// renewal itself took.
+fn fence_until(sent: Instant, ttl: Duration) -> std::time::Instant {
+    (sent + ttl - ttl / 4).into_std()
+}
+
 impl PlanLock {
     /// Take the lock of `plan`, waiting up to `wait` for a live holder. `on_wait` is
-    /// called once when the run starts waiting.
+    /// called once when the run starts waiting. The caller must [`confirm`](Self::confirm)
+    /// the lock before it writes.
     pub async fn acquire(
         ec2: &Ec2,
         plan: &str,
@@ -73,41 +108,25 @@ impl PlanLock {
             std::process::id(),
             std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into())
         );
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         let mut on_wait = Some(on_wait);
         loop {
-            let mut tags = Tags::new();
+            let mut tags = expiry_tags(ttl);
             tags.insert(crate::model::TAG_PLAN.into(), plan.into());
             tags.insert(TAG_OWNER.into(), owner.clone());
-            tags.insert(
-                TAG_EXPIRES.into(),
-                (now() + ttl.as_secs().max(1)).to_string(),
-            );
+            let sent = Instant::now();
             if let Some(id) = ec2
                 .create_lock_key(&name, &tags)
                 .await
                 .map_err(LockError::Aws)?
             {
-                let hb_ec2 = ec2.clone();
-                let hb_id = id.clone();
-                let heartbeat = tokio::spawn(async move {
-                    let every = (ttl / 3).max(Duration::from_millis(500));
-                    loop {
-                        tokio::time::sleep(every).await;
-                        let mut t = Tags::new();
-                        t.insert(
-                            TAG_EXPIRES.into(),
-                            (now() + ttl.as_secs().max(1)).to_string(),
-                        );
-                        if let Err(e) = hb_ec2.create_tags(&hb_id, &t).await {
-                            tracing::warn!(error = %e, "renewing the apply lock failed");
-                        }
-                    }
-                });
+                ec2.fence.hold_until(fence_until(sent, ttl));
+                let heartbeat = tokio::spawn(heartbeat(ec2.clone(), id.clone(), name.clone(), ttl));
                 return Ok(PlanLock {
                     ec2: ec2.clone(),
                     id,
                     name,
+                    created_at: Instant::now(),
                     heartbeat,
                 });
             }
@@ -123,7 +142,7 @@ impl PlanLock {
                 .get(TAG_OWNER)
                 .cloned()
                 .unwrap_or_else(|| "unknown".into());
-            if tokio::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return Err(LockError::Busy {
                     owner: holder,
                     expires,
@@ -146,10 +165,69 @@ impl PlanLock {
         }
     }
 
+    /// Read the key pair back (no sooner than [`CONFIRM_SETTLE`] after it was created)
+    /// and check that it is still ours. `Ok(false)`: another run's create of the same
+    /// name replaced ours (an emulator's race); this lock is then given up without
+    /// deleting anything, and writes stay forbidden.
+    pub async fn confirm(&self) -> Result<bool, AwsError> {
+        tokio::time::sleep_until(self.created_at + CONFIRM_SETTLE).await;
+        let ours = matches!(
+            self.ec2.describe_lock_key(&self.name).await?,
+            Some((id, _)) if id == self.id
+        );
+        if !ours {
+            self.heartbeat.abort();
+            self.ec2
+                .fence
+                .lose("another run took the apply lock at the same moment");
+        }
+        Ok(ours)
+    }
+
+    /// Let go of a lock that [`confirm`](Self::confirm) found was not ours: nothing to
+    /// delete (the key pair of that name belongs to the other run).
+    pub fn forfeit(self) {
+        self.heartbeat.abort();
+        self.ec2.fence.disarm();
+    }
+
     pub async fn release(self) {
         self.heartbeat.abort();
         if let Err(e) = self.ec2.delete_lock_key(&self.id, &self.name).await {
             tracing::warn!(error = %e, "releasing the apply lock failed; it expires by itself");
+        }
+        self.ec2.fence.disarm();
+    }
+}
+
+/// Renew the lease every third of `ttl` while the run works. Each renewal first checks
+/// that the key pair is still ours (an expired lease can be taken over), then moves the
+/// expiry and extends the fence. Once the fence ran out nothing renews it.
+async fn heartbeat(ec2: Ec2, id: String, name: String, ttl: Duration) {
+    let every = (ttl / 3).max(Duration::from_millis(500));
+    loop {
+        tokio::time::sleep(every).await;
+        if ec2.fence.check().is_err() {
+            return;
+        }
+        let sent = Instant::now();
+        match ec2.describe_lock_key(&name).await {
+            Ok(Some((cur, _))) if cur == id => {}
+            Ok(_) => {
+                tracing::warn!(lock = %name, "the apply lock was taken over by another run; making no further change");
+                ec2.fence.lose(
+                    "the apply lock was taken over by another run (this run's lease had expired); this run makes no further change",
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the apply lock failed");
+                continue;
+            }
+        }
+        match ec2.renew_lock_key(&id, &expiry_tags(ttl)).await {
+            Ok(()) => ec2.fence.hold_until(fence_until(sent, ttl)),
+            Err(e) => tracing::warn!(error = %e, "renewing the apply lock failed"),
         }
     }
 }

@@ -324,6 +324,8 @@ impl Backend for AwsBackend {
         mut slot: Slot,
     ) -> Result<Option<String>, NodeFailure> {
         let ec2 = &self.ec2;
+        // The adapter refuses every attempt too; this says it in the node's own terms.
+        ec2.fence.check().map_err(NodeFailure::Wait)?;
         let token = match &op {
             Op::CreateRouteTable { client_token, .. } | Op::CreateEndpoint { client_token, .. } => {
                 self.token(client_token, &op)

@@ -57,6 +57,10 @@ pub struct EndpointWaiter {
     poll: PollFn,
     pub initial_delay: Duration,
     pub max_delay: Duration,
+    /// Polls in a row that may fail (each already retried by the SDK) before every
+    /// pending wait fails with the last error: a run that lost AWS gives up promptly
+    /// instead of polling until each wait's timeout.
+    pub max_failed_polls: u32,
 }
 
 #[derive(Default)]
@@ -77,6 +81,7 @@ impl EndpointWaiter {
             poll: Arc::new(move |ids| Box::pin(poll(ids))),
             initial_delay: Duration::from_millis(1000),
             max_delay: Duration::from_secs(10),
+            max_failed_polls: 3,
         }
     }
 
@@ -119,6 +124,7 @@ impl EndpointWaiter {
         // The first poll comes quickly: LocalStack and many real creates are fast.
         let quick = self.initial_delay / 4;
         let mut delay = quick;
+        let mut failed_polls = 0u32;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -141,6 +147,7 @@ impl EndpointWaiter {
             let now = Instant::now();
             match result {
                 Ok(statuses) => {
+                    failed_polls = 0;
                     for st in statuses {
                         let Some(p) = inner.pending.get_mut(&st.id) else {
                             continue;
@@ -177,7 +184,18 @@ impl EndpointWaiter {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "polling endpoint states failed; will retry");
+                    failed_polls += 1;
+                    if failed_polls < self.max_failed_polls.max(1) {
+                        tracing::warn!(error = %e, "polling endpoint states failed; will retry");
+                    } else {
+                        tracing::warn!(error = %e, "polling endpoint states failed {failed_polls} times in a row; giving up");
+                        for (id, p) in inner.pending.drain() {
+                            let _ = p.done.send(Err(format!(
+                                "cannot read the state of {} ({id}), last seen {}: {failed_polls} polls in a row failed, the last with: {e}",
+                                p.label, p.last_state
+                            )));
+                        }
+                    }
                 }
             }
             let expired: Vec<String> = inner
@@ -377,5 +395,72 @@ mod tests {
             "{t:?}"
         );
         assert!(t[3] - t[2] > gap, "backoff grows: {t:?}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_aws_fails_every_wait_after_a_few_polls_not_at_the_timeout() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let p2 = polls.clone();
+        let w = fast(EndpointWaiter::new(move |_ids: Vec<String>| {
+            p2.fetch_add(1, Ordering::SeqCst);
+            async move {
+                Err(AwsError::new(
+                    "DescribeVpcEndpoints",
+                    None,
+                    "dispatch failure: connection refused",
+                ))
+            }
+        }));
+        let start = Instant::now();
+        let (a, b) = tokio::join!(
+            w.wait(
+                "vpce-1",
+                "interface_endpoint.sts",
+                Target::Deleted,
+                Duration::from_secs(600)
+            ),
+            w.wait(
+                "vpce-2",
+                "interface_endpoint.logs",
+                Target::Available,
+                Duration::from_secs(600)
+            ),
+        );
+        let (a, b) = (a.unwrap_err(), b.unwrap_err());
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            3,
+            "gives up on the third failed poll"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(a.contains("interface_endpoint.sts (vpce-1)"), "{a}");
+        assert!(a.contains("3 polls in a row failed"), "{a}");
+        assert!(a.contains("connection refused"), "{a}");
+        assert!(b.contains("interface_endpoint.logs (vpce-2)"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_poll_between_good_ones_is_forgiven() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let n2 = n.clone();
+        let w = fast(EndpointWaiter::new(move |ids: Vec<String>| {
+            let k = n2.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match k {
+                    // fail, fail, answer pending, fail, fail, answer available
+                    0 | 1 | 3 | 4 => Err(AwsError::new("DescribeVpcEndpoints", None, "reset")),
+                    2 => Ok(ids.iter().map(|id| status(id, "pending", None)).collect()),
+                    _ => Ok(ids.iter().map(|id| status(id, "available", None)).collect()),
+                }
+            }
+        }));
+        w.wait("vpce-3", "x", Target::Available, Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(n.load(Ordering::SeqCst), 6);
     }
 }
