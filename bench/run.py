@@ -369,7 +369,7 @@ def run_measured(args, logprefix):
 
 
 def parse_stats(stderr):
-    s = {"calls_total": None, "calls_mutating": None, "calls_by_op": {}, "phases": {}, "nodes": None, "cp_calls": None, "cp_waits": None}
+    s = {"calls_total": None, "calls_mutating": None, "calls_by_op": {}, "phases": {}, "nodes": None, "cp_calls": None, "cp_waits": None, "measured_cp_s": None}
     for line in stderr.splitlines():
         m = re.match(r"stats: (\d+) API calls \((\d+) mutating\)", line)
         if m:
@@ -382,6 +382,10 @@ def parse_stats(stderr):
         m = re.match(r"stats: phase (\S+)\s+([\d.]+)s", line)
         if m:
             s["phases"][m.group(1)] = float(m.group(2))
+            continue
+        m = re.match(r"stats: execute measured critical path ([\d.]+)s", line)
+        if m:
+            s["measured_cp_s"] = float(m.group(1))
             continue
         m = re.match(r"stats: changeset (\d+) nodes; critical path (\d+) API calls and (\d+) endpoint waits", line)
         if m:
@@ -493,6 +497,13 @@ class Bench:
             rec["ratio"] = r["wall_s"] / bound if bound > 0 else None
         else:
             rec["bound_s"] = rec["ratio"] = None
+        # The executor's own wall time (the measure) against the nominal bound and
+        # against the chain timed with each node's real duration (server time included).
+        ex = st["phases"].get("execute")
+        rec["exec_s"] = ex
+        rec["exec_ratio"] = ex / rec["bound_s"] if ex is not None and rec["bound_s"] else None
+        mc = st.get("measured_cp_s")
+        rec["exec_vs_measured"] = ex / mc if ex is not None and mc else None
         if cmd == "destroy":
             rec["lock_key_left"] = lock_key_left(plan_name_of(plan))
         rc_ok = {"apply": 0, "destroy": 0, "plan": 0}[cmd]
@@ -681,6 +692,10 @@ def summarize(runs):
             "cp_waits": med([r["cp_waits"] for r in rs]),
             "bound_s": med([r["bound_s"] for r in rs]),
             "ratio": med([r["ratio"] for r in rs]),
+            "exec_s": med([r.get("exec_s") for r in rs]),
+            "exec_ratio": med([r.get("exec_ratio") for r in rs]),
+            "measured_cp_s": med([r.get("measured_cp_s") for r in rs]),
+            "exec_vs_measured": med([r.get("exec_vs_measured") for r in rs]),
             "phases_s": {p: med([r["phases"].get(p) for r in rs]) for p in phases},
             "maxrss_mb": med([r["maxrss_kb"] / 1024 for r in rs]),
             "maxrss_mb_max": max(r["maxrss_kb"] / 1024 for r in rs),
@@ -714,11 +729,17 @@ def evaluate_targets(summary, cfn_res, latency_s):
         })
     for plan in ("standard", "large"):
         a = summary.get(plan, {}).get("cold_apply")
-        if a and a["ratio"] is not None:
+        if a and a.get("exec_ratio") is not None:
             t.append({
-                "target": f"{plan} cold apply ≤ {TARGET_APPLY_RATIO}× critical-path bound",
-                "measured": f"{a['wall_s']:.2f} s / {a['bound_s']:.2f} s = {a['ratio']:.2f}×",
-                "met": a["ratio"] <= TARGET_APPLY_RATIO,
+                "target": f"{plan} cold apply: executor wall ≤ {TARGET_APPLY_RATIO}× critical-path bound (calls × L + waits)",
+                "measured": f"{a['exec_s']:.2f} s / {a['bound_s']:.2f} s = {a['exec_ratio']:.2f}×",
+                "met": a["exec_ratio"] <= TARGET_APPLY_RATIO,
+            })
+        if a and a.get("exec_vs_measured") is not None:
+            t.append({
+                "target": f"{plan} cold apply: executor wall ≤ {TARGET_APPLY_RATIO}× measured chain (each node at its real call time)",
+                "measured": f"{a['exec_s']:.2f} s / {a['measured_cp_s']:.2f} s = {a['exec_vs_measured']:.2f}×",
+                "met": a["exec_vs_measured"] <= TARGET_APPLY_RATIO,
             })
     rss = max((p["maxrss_mb_max"] for ph in summary.values() for p in ph.values()), default=None)
     if rss is not None:
@@ -754,6 +775,10 @@ def write_report(res, path):
     w("* **wall**: measured by the runner around the whole `sagevpc` process (process start included).")
     w(f"* **bound** (critical path): `calls_on_path × {L * 1000:.0f} ms + waits_on_path × 0.25 s`, from sagevpc's "
       "`stats: changeset … critical path X API calls and Y endpoint waits` (apply/destroy with changes only).")
+    w("* **execute**: sagevpc's `execute` phase, the executor's own wall time (the issue's measure; the whole process adds the "
+      "read, the lock and the re-read). **measured chain**: sagevpc's `stats: execute measured critical path`, the longest "
+      "dependency chain with each node at its real duration (injected latency plus LocalStack's own time, retries and waits; "
+      "not time queued for a slot): no scheduler can beat it, so `execute/measured` is the executor's own overhead.")
     w(f"* **throughput floor**: `nodes × {L * 1000:.0f} ms / parallelism (10)`: no executor limited to 10 calls in flight can beat it.")
     w("* **calls**: sagevpc's own `--stats` count (each page and retry counts); the proxy's count is shown where it differs.")
     w("* **CPU s**: user + system time of the sagevpc process (debug build).")
@@ -762,8 +787,8 @@ def write_report(res, path):
     w("")
     w("## Results")
     w("")
-    w("| plan | phase | ok | API calls (mutating) | wall s (min–max) | critical path calls/waits | bound s | wall/bound | throughput floor s | peak RSS MB | CPU s |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| plan | phase | ok | API calls (mutating) | wall s (min–max) | critical path calls/waits | bound s | wall/bound | execute s | execute/bound | measured chain s | execute/measured | throughput floor s | peak RSS MB | CPU s |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for plan in ("standard", "large"):
         for phase in ("cold_apply", "noop_plan", "destroy"):
             p = s.get(plan, {}).get(phase)
@@ -776,7 +801,8 @@ def write_report(res, path):
             floor = p["nodes"] * L / 10 if p["nodes"] else None
             w(f"| {plan} | {phase.replace('_', ' ')} | {'yes' if p['all_ok'] else '**NO**'} | {calls} | "
               f"{p['wall_s']:.2f} ({p['wall_s_min_max'][0]:.2f}–{p['wall_s_min_max'][1]:.2f}) | {cp} | {fmt(p['bound_s'])} | "
-              f"{fmt(p['ratio'])} | {fmt(floor)} | {p['maxrss_mb']:.1f} | {p['cpu_s']:.2f} |")
+              f"{fmt(p['ratio'])} | {fmt(p.get('exec_s'))} | {fmt(p.get('exec_ratio'))} | {fmt(p.get('measured_cp_s'))} | "
+              f"{fmt(p.get('exec_vs_measured'))} | {fmt(floor)} | {p['maxrss_mb']:.1f} | {p['cpu_s']:.2f} |")
     w("")
     w("Time by sagevpc phase (`stats: phase …` lines, median s; all phases but `execute` lie outside the critical-path bound):")
     w("")

@@ -355,6 +355,12 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     let report = execute::execute(&cs, backend, &opts, &progress).await;
     t.add("execute", t2);
     lock.release().await;
+    if cli.stats {
+        eprintln!(
+            "stats: execute measured critical path {:.3}s (the longest dependency chain, each node at its real duration)",
+            report.measured_critical_path.as_secs_f64()
+        );
+    }
     print_stats(cli, &ec2, &t);
     let s = cs.summary();
     if report.errors.is_empty() {

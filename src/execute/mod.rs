@@ -95,6 +95,11 @@ pub struct ExecReport {
     pub errors: Vec<NodeError>,
     /// Ids produced by nodes, by node index.
     pub ids: Vec<Option<String>>,
+    /// The longest dependency chain of this run, timed with each node's real duration
+    /// (its calls, retries and waits; not the time it queued for a parallelism slot).
+    /// No scheduler could finish before it: `wall / this` is the executor's own
+    /// overhead (queueing for slots included), whatever the server's speed.
+    pub measured_critical_path: Duration,
 }
 
 /// Run every node of `cs` against `backend`.
@@ -127,7 +132,9 @@ pub async fn execute<B: Backend>(
     let sem = Arc::new(Semaphore::new(opts.parallelism.max(1)));
     let mut ready: Vec<usize> = (0..n).filter(|&i| remaining_deps[i] == 0).collect();
     ready.reverse();
-    let mut set: JoinSet<(usize, Result<Option<String>, NodeFailure>)> = JoinSet::new();
+    let mut set: JoinSet<(usize, Duration, Result<Option<String>, NodeFailure>)> = JoinSet::new();
+    // Longest chain of real node durations ending at each finished node.
+    let mut chain: Vec<Duration> = vec![Duration::ZERO; n];
     let mut report = ExecReport::default();
     let mut failed = false;
 
@@ -155,6 +162,7 @@ pub async fn execute<B: Backend>(
             let interval = opts.progress_interval;
             set.spawn(async move {
                 let permit = sem.acquire_owned().await.expect("semaphore open");
+                let began = Instant::now();
                 let fut = backend.perform(op, addr.to_string(), Slot(Some(permit)));
                 tokio::pin!(fut);
                 let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
@@ -164,14 +172,22 @@ pub async fn execute<B: Backend>(
                         _ = tick.tick() => progress.still(&addr, action, t0.elapsed()),
                     }
                 };
-                (i, r)
+                (i, began.elapsed(), r)
             });
         }
         let Some(joined) = set.join_next().await else {
             break;
         };
-        let (i, result) = joined.expect("executor task panicked");
+        let (i, took, result) = joined.expect("executor task panicked");
         let node = &cs.nodes[i];
+        chain[i] = took
+            + node
+                .deps
+                .iter()
+                .map(|&d| chain[d])
+                .max()
+                .unwrap_or_default();
+        report.measured_critical_path = report.measured_critical_path.max(chain[i]);
         let addr = &node.address;
         match result {
             Ok(id) => {

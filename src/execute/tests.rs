@@ -61,6 +61,12 @@ async fn wall_time_is_close_to_the_critical_path() {
         "wall {wall:?} vs critical path bound {bound:?} ({} nodes, serial would be {serial:?})",
         cs.nodes.len()
     );
+    // The measured chain: every node on it took at least the latency, and no schedule
+    // beats it.
+    let m = r.measured_critical_path;
+    assert!(m >= bound, "measured chain {m:?} < nominal {bound:?}");
+    assert!(m <= wall, "measured chain {m:?} > wall {wall:?}");
+    assert!(m < bound * 2, "measured chain {m:?} far above {bound:?}");
 }
 
 #[tokio::test]
@@ -86,6 +92,15 @@ async fn parallelism_bounds_concurrent_calls() {
     assert!(
         t.elapsed() >= serial,
         "one at a time: {:?} < {serial:?}",
+        t.elapsed()
+    );
+    // Queueing for the one slot is not part of any node's duration: the measured chain
+    // stays near the nominal one while the wall time is serial.
+    let nominal = latency * cs.critical_path_len() as u32;
+    assert!(
+        r.measured_critical_path < nominal * 2 && r.measured_critical_path * 3 < t.elapsed(),
+        "measured chain {:?}, nominal {nominal:?}, wall {:?}",
+        r.measured_critical_path,
         t.elapsed()
     );
 }
