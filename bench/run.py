@@ -1003,11 +1003,20 @@ def write_diagnosis(w, res):
         w(f"* **One call per rule**: the large apply makes {auth:.0f} `AuthorizeSecurityGroupIngress` calls for 150 groups; "
           "the API takes all of a group's permissions in one call, which would make it 150 "
           f"({(auth - 150) / lg['calls_mutating'] * 100:.0f}% fewer mutating calls).")
-        w("* **Endpoint waits hold executor slots**: an endpoint node keeps its parallelism permit while it waits "
-          "(src/execute/mod.rs: the permit lives across `waiter.wait`). On LocalStack a create answers `available` and is "
-          "not waited for, but every delete is: in the large destroy 21 endpoint deletes can hold the 10 slots while other "
-          "nodes wait, and on AWS (endpoints stay `pending` for minutes) the same holds for creates. The waiter's backoff "
-          "is shared, so an endpoint that starts waiting just after a poll waits for the next poll (1 s, then ×1.5), not 0.25 s.")
+    for plan, a in (("standard", st), ("large", lg)):
+        if not a or not a.get("measured_cp_s"):
+            continue
+        ex = a["phases_s"].get("execute") or 0.0
+        w(f"* **Executor overhead, {plan} plan**: the longest dependency chain timed with each node's real duration "
+          f"(injected latency plus LocalStack's own time) was {a['measured_cp_s']:.2f} s, {a['measured_cp_s'] / a['bound_s']:.1f}× "
+          f"the nominal {a['bound_s']:.2f} s: a call on the path took {a['measured_cp_s'] / max(a['cp_calls'], 1) * 1000:.0f} ms, "
+          f"not {L * 1000:.0f} ms. The execute phase took {ex:.2f} s = {ex / a['measured_cp_s']:.2f}× that chain; "
+          + ("what is left is the executor's own scheduling and queueing for the 10 slots."
+             if plan == "standard" else
+             f"the rest is queueing: {a['nodes']:.0f} nodes through 10 slots (see the throughput floor)."))
+    w("* **Waits do not hold slots**: an endpoint node gives its parallelism slot back before it waits "
+      "(src/execute/mod.rs, `Slot::release`), and a newly waiting endpoint is polled within a quarter of the waiter's "
+      "initial delay, not at the backed-off pace (src/execute/waiter.rs).")
     pr = d.get("probe") or {}
     noop = s.get("large", {}).get("noop_plan")
     if pr and noop:
