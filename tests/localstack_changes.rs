@@ -861,6 +861,290 @@ async fn edit_g_service_removed() {
     s.teardown().await;
 }
 
+/// Every resource the studio plan tags (rules and associations carry no tags).
+const TAGGED: [&str; 13] = [
+    "vpc.main",
+    "subnet.private-a",
+    "subnet.private-b",
+    "subnet.private-c",
+    "route_table.private",
+    "security_group.endpoints",
+    "security_group.workloads",
+    "gateway_endpoint.s3",
+    "interface_endpoint.logs",
+    "interface_endpoint.sagemaker.api",
+    "interface_endpoint.sagemaker.runtime",
+    "interface_endpoint.studio",
+    "interface_endpoint.sts",
+];
+
+#[tokio::test]
+async fn edit_h_interface_endpoint_policy_added_then_changed() {
+    let mut s = Studio::applied("chg-h").await;
+    let allow = |action: &str| {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": "*", "Action": action, "Resource": "*"}]
+        })
+    };
+    // A JSON file is written directly (PlanDir::write is for plan files).
+    std::fs::write(
+        s.dir.path().join("policies/endpoints.json"),
+        serde_json::to_string_pretty(&allow("sagemaker:*")).unwrap(),
+    )
+    .unwrap();
+    let with_policy = edit(
+        &studio_text(),
+        "private_dns = true",
+        "private_dns = true\npolicy = \"policies/endpoints.json\"",
+    );
+    s.write(&with_policy);
+
+    let out = s.plan_output();
+    assert_eq!(changes(&out), sorted(all_interface_updates()), "{out}");
+    assert_contains(&out, "Plan: 0 to add, 5 to change, 0 to destroy.", "plan");
+    assert_contains(
+        &block(&out, "~", "interface_endpoint.sts"),
+        "~ policy = ",
+        "sts block",
+    );
+    insta::assert_snapshot!("changes_h_endpoint_policy", redact(&out, &s.name));
+    let (_, err) = s.apply("0 added, 5 changed, 0 destroyed");
+    assert_eq!(stats_count(&err, "ModifyVpcEndpoint"), 5, "{err}");
+    for e in interface_endpoints(&s.c, &s.name).await {
+        let live: Value = serde_json::from_str(e.policy_document().expect("policy")).unwrap();
+        assert!(
+            same_statements(&live, &allow("sagemaker:*")),
+            "{}: {live:#}",
+            key_of(e.tags())
+        );
+    }
+    s.assert_replan_empty();
+
+    // The same policy reformatted (key order, one statement instead of a list, a
+    // one-element action list) is the same policy: no change.
+    std::fs::write(
+        s.dir.path().join("policies/endpoints.json"),
+        r#"{"Statement": {"Resource": "*", "Action": ["sagemaker:*"], "Principal": "*", "Effect": "Allow"}, "Version": "2012-10-17"}"#,
+    )
+    .unwrap();
+    s.assert_replan_empty();
+
+    // A different policy is an update in place again.
+    std::fs::write(
+        s.dir.path().join("policies/endpoints.json"),
+        serde_json::to_string(&allow("sagemaker:InvokeEndpoint")).unwrap(),
+    )
+    .unwrap();
+    s.apply("0 added, 5 changed, 0 destroyed");
+    for e in interface_endpoints(&s.c, &s.name).await {
+        let live: Value = serde_json::from_str(e.policy_document().expect("policy")).unwrap();
+        assert!(
+            same_statements(&live, &allow("sagemaker:InvokeEndpoint")),
+            "{}: {live:#}",
+            key_of(e.tags())
+        );
+    }
+    s.assert_replan_empty();
+    s.teardown().await;
+}
+
+#[tokio::test]
+async fn edit_i_plan_tags_added_then_changed() {
+    let mut s = Studio::applied("chg-i").await;
+    let tagged = |team: &str| {
+        edit(
+            &studio_text(),
+            "region = \"us-east-1\"",
+            &format!(
+                "region = \"us-east-1\"\ntags = {{ team = \"{team}\", cost-center = \"42\" }}"
+            ),
+        )
+    };
+    s.write(&tagged("ml"));
+    let out = s.plan_output();
+    let want: Vec<(String, String)> = TAGGED.iter().map(|a| ch("~", a)).collect();
+    assert_eq!(changes(&out), sorted(want.clone()), "{out}");
+    assert_contains(&out, "Plan: 0 to add, 13 to change, 0 to destroy.", "plan");
+    let b = block(&out, "~", "subnet.private-a");
+    assert_contains(&b, "# differs from the plan (plan edited", "subnet block");
+    assert!(
+        b.lines()
+            .any(|l| l.trim_start().starts_with("~ tags.team ")
+                && l.ends_with(r#"= (none) -> "ml""#)),
+        "subnet block:\n{b}"
+    );
+    insta::assert_snapshot!("changes_i_plan_tags", redact(&out, &s.name));
+    s.apply("0 added, 13 changed, 0 destroyed");
+    let (c, name) = (s.c.clone(), s.name.clone());
+    let check = |team: &'static str| {
+        let (c, name) = (c.clone(), name.clone());
+        async move {
+            let o = owned(&c, &name).await;
+            let mut tag_sets: Vec<Vec<Tag>> = Vec::new();
+            tag_sets.extend(vpcs_of(&c, &name).await.iter().map(|v| v.tags().to_vec()));
+            tag_sets.extend(
+                subnets_of(&c, &name)
+                    .await
+                    .iter()
+                    .map(|v| v.tags().to_vec()),
+            );
+            tag_sets.extend(
+                route_tables_of(&c, &name)
+                    .await
+                    .iter()
+                    .map(|v| v.tags().to_vec()),
+            );
+            tag_sets.extend(
+                security_groups_of(&c, &name)
+                    .await
+                    .iter()
+                    .map(|v| v.tags().to_vec()),
+            );
+            tag_sets.extend(
+                endpoints_of(&c, &name)
+                    .await
+                    .iter()
+                    .map(|v| v.tags().to_vec()),
+            );
+            assert_eq!(tag_sets.len(), 13, "{o:?}");
+            for t in &tag_sets {
+                assert_eq!(tag(t, "team"), Some(team), "{t:?}");
+                assert_eq!(tag(t, "cost-center"), Some("42"), "{t:?}");
+                assert_eq!(tag(t, "sagevpc:plan"), Some(name.as_str()), "{t:?}");
+            }
+        }
+    };
+    check("ml").await;
+    s.assert_replan_empty();
+
+    s.write(&tagged("ml-infra"));
+    let out = s.plan_output();
+    assert_eq!(changes(&out), sorted(want), "{out}");
+    assert_contains(
+        &block(&out, "~", "vpc.main"),
+        r#"~ tags.team = "ml" -> "ml-infra""#,
+        "vpc block",
+    );
+    s.apply("0 added, 13 changed, 0 destroyed");
+    check("ml-infra").await;
+    s.assert_replan_empty();
+    s.teardown().await;
+}
+
+#[tokio::test]
+async fn edit_j_subnet_availability_zone_forces_replacement() {
+    let mut s = Studio::applied("chg-j").await;
+    let c = &s.c.clone();
+    let old = subnet_by_key(c, &s.name, "subnet.private-c").await;
+    let old_id = old.subnet_id().expect("subnet id").to_string();
+    s.write(&edit(&studio_text(), "us-east-1c", "us-east-1d"));
+
+    let out = s.plan_output();
+    let b = block(&out, "-/+", "subnet.private-c");
+    assert_contains(&b, "# availability_zone forces replacement", "subnet block");
+    assert_contains(
+        &b,
+        r#""us-east-1c" -> "us-east-1d" # forces replacement"#,
+        "subnet block",
+    );
+    insta::assert_snapshot!("changes_j_subnet_az", redact(&out, &s.name));
+
+    // Same CIDR: the old subnet must go before the new one can exist; the endpoints
+    // leave it first.
+    s.apply("2 added, 5 changed, 1 destroyed");
+    let new = subnet_by_key(c, &s.name, "subnet.private-c").await;
+    assert_ne!(
+        new.subnet_id(),
+        Some(old_id.as_str()),
+        "subnet not replaced"
+    );
+    assert_eq!(new.availability_zone(), Some("us-east-1d"));
+    assert_eq!(new.cidr_block(), Some("10.20.32.0/20"));
+    assert!(subnet_by_id(c, &old_id).await.is_none(), "old subnet left");
+    let new_id = new.subnet_id().expect("id").to_string();
+    for e in interface_endpoints(c, &s.name).await {
+        assert!(
+            e.subnet_ids().contains(&new_id) && !e.subnet_ids().contains(&old_id),
+            "{}: {:?}",
+            key_of(e.tags()),
+            e.subnet_ids()
+        );
+    }
+    s.assert_replan_empty();
+    s.teardown().await;
+}
+
+#[tokio::test]
+async fn edit_k_vpc_cidr_forces_replacement_of_everything() {
+    let mut s = Studio::applied("chg-k").await;
+    let old_vpc = s.vpc_id().await;
+    s.write(&studio_text().replace("10.20.", "10.30."));
+
+    let out = s.plan_output();
+    let b = block(&out, "-/+", "vpc.main");
+    assert_contains(
+        &b,
+        r#""10.20.0.0/16" -> "10.30.0.0/16" # forces replacement"#,
+        "vpc block",
+    );
+    insta::assert_snapshot!("changes_k_vpc_cidr", redact(&out, &s.name));
+
+    let (out, _) = run_expect(0, &["apply", &s.plan(), "--auto-approve"]);
+    assert_contains(&out, "Apply complete!", "apply");
+    let new_vpc = s.vpc_id().await;
+    assert_ne!(new_vpc, old_vpc, "VPC not replaced");
+    assert!(
+        vpc_by_id(&s.c, &old_vpc).await.is_none(),
+        "old VPC {old_vpc} left"
+    );
+    assert!(endpoints_in_vpc(&s.c, &old_vpc)
+        .await
+        .iter()
+        .all(|e| { matches!(e.state(), Some(st) if st.as_str().eq_ignore_ascii_case("deleted")) }));
+    let o = owned(&s.c, &s.name).await;
+    assert_eq!(o.subnets.len(), 3, "{o:?}");
+    assert_eq!(o.security_groups.len(), 2, "{o:?}");
+    assert_eq!(o.endpoints.len(), 6, "{o:?}");
+    for sub in subnets_of(&s.c, &s.name).await {
+        assert_eq!(sub.vpc_id(), Some(new_vpc.as_str()));
+        assert!(
+            sub.cidr_block().unwrap_or_default().starts_with("10.30."),
+            "{sub:?}"
+        );
+    }
+    for e in endpoints_of(&s.c, &s.name).await {
+        assert_eq!(e.vpc_id(), Some(new_vpc.as_str()), "{e:?}");
+    }
+    assert_eq!(vpc_dns(&s.c, &new_vpc).await, (true, true));
+    s.assert_replan_empty();
+    s.teardown().await;
+}
+
+#[tokio::test]
+async fn edit_l_private_dns_switched_off_in_the_plan() {
+    let mut s = Studio::applied("chg-l").await;
+    s.write(&edit(
+        &studio_text(),
+        "private_dns = true",
+        "private_dns = false",
+    ));
+    let out = s.plan_output();
+    assert_eq!(changes(&out), sorted(all_interface_updates()), "{out}");
+    assert_contains(
+        &block(&out, "~", "interface_endpoint.studio"),
+        "~ private_dns_enabled = true -> false",
+        "studio block",
+    );
+    insta::assert_snapshot!("changes_l_private_dns_off", redact(&out, &s.name));
+    s.apply("0 added, 5 changed, 0 destroyed");
+    for e in interface_endpoints(&s.c, &s.name).await {
+        assert_eq!(e.private_dns_enabled(), Some(false), "{}", key_of(e.tags()));
+    }
+    s.assert_replan_empty();
+    s.teardown().await;
+}
+
 // ========================================================================= 2. drift
 
 fn assert_outside(out: &str, sym: &str, addr: &str) -> String {

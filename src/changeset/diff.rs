@@ -36,6 +36,9 @@ impl fmt::Display for DiffError {
 impl std::error::Error for DiffError {}
 
 const CHANGED_OUTSIDE: &str = "changed outside sagevpc";
+/// An attribute the plan file sets differs: without a state file, a plan edit and a
+/// change made by hand look the same.
+const DIFFERS: &str = "differs from the plan (plan edited, or changed outside sagevpc)";
 const NOT_IN_PLAN: &str = "not in plan";
 
 /// Deterministic client token: plan, key and a hash of the spec, at most 64 chars.
@@ -63,6 +66,12 @@ struct Builder<'a> {
     problems: Vec<String>,
     /// Whether the plan owns anything in AWS yet (to word reasons for missing resources).
     has_owned: bool,
+    /// Subnet creates that must wait for the delete of the subnet they replace (the new
+    /// CIDR overlaps the old one).
+    late_subnets: BTreeSet<usize>,
+    /// ModifyEndpoint nodes that add such a late subnet: they run after the old subnet's
+    /// delete, so that delete must not wait for them.
+    late_modifies: BTreeSet<usize>,
 }
 
 impl<'a> Builder<'a> {
@@ -118,6 +127,16 @@ impl<'a> Builder<'a> {
             after,
             replace_paths,
         });
+    }
+
+    /// Why tags must be set: the plan's own `tags` may have been edited; the ownership
+    /// tags (`Name`, `sagevpc:*`) can only have been changed by hand.
+    fn tag_reason(&self, set: &Tags) -> String {
+        if set.keys().any(|k| self.plan.tags.contains_key(k)) {
+            DIFFERS.into()
+        } else {
+            CHANGED_OUTSIDE.into()
+        }
     }
 
     /// Tag drift on an owned resource: restore the keys sagevpc sets; leave any other
@@ -233,6 +252,8 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
             || !obs.security_groups.is_empty()
             || !obs.endpoints.is_empty()
             || !obs.route_tables.is_empty(),
+        late_subnets: BTreeSet::new(),
+        late_modifies: BTreeSet::new(),
     };
 
     // ---------------------------------------------------------------- conflicts
@@ -291,6 +312,9 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         }
                     }
                     let (set, tb, ta) = b.tag_drift(&vpc_addr, &v.tags);
+                    // DNS attributes of an owned VPC are always on in the plan: only
+                    // a change by hand turns them off.
+                    let reason = b.tag_reason(&set);
                     if !set.is_empty() {
                         before.extend(tb);
                         after.extend(ta);
@@ -319,7 +343,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             vpc_addr.clone(),
                             Action::Update,
                             Some(v.id.clone()),
-                            vec![CHANGED_OUTSIDE.into()],
+                            vec![reason],
                             Some(before),
                             Some(after),
                             vec![],
@@ -453,6 +477,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         vec![],
                     );
                 } else {
+                    let reason = b.tag_reason(&set);
                     b.node(
                         &addr,
                         Op::SetTags {
@@ -466,7 +491,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         addr,
                         Action::Update,
                         Some(s.id.clone()),
-                        vec![CHANGED_OUTSIDE.into()],
+                        vec![reason],
                         Some(tb),
                         Some(ta),
                         vec![],
@@ -545,6 +570,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         if overlaps {
             if let IdRef::Node(n) = subnet_refs[key] {
                 subnet_create_after_delete.insert(old_id.clone(), n);
+                b.late_subnets.insert(n);
             }
         }
     }
@@ -569,6 +595,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         vec![],
                     );
                 } else {
+                    let reason = b.tag_reason(&set);
                     b.node(
                         &rt_addr,
                         Op::SetTags {
@@ -582,7 +609,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         rt_addr.clone(),
                         Action::Update,
                         Some(rt.id.clone()),
-                        vec![CHANGED_OUTSIDE.into()],
+                        vec![reason],
                         Some(tb),
                         Some(ta),
                         vec![],
@@ -737,6 +764,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         vec![],
                     );
                 } else {
+                    let reason = b.tag_reason(&set);
                     b.node(
                         &addr,
                         Op::SetTags {
@@ -750,7 +778,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         addr,
                         Action::Update,
                         Some(g.id.clone()),
-                        vec![CHANGED_OUTSIDE.into()],
+                        vec![reason],
                         Some(tb),
                         Some(ta),
                         vec![],
@@ -1000,10 +1028,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         addr,
                         Action::Update,
                         Some(e.id.clone()),
-                        vec![
-                            "differs from the plan (plan edited, or changed outside sagevpc)"
-                                .into(),
-                        ],
+                        vec![DIFFERS.into()],
                         Some(before),
                         Some(after),
                         vec![],
@@ -1123,10 +1148,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         addr,
                         Action::Update,
                         Some(e.id.clone()),
-                        vec![
-                            "differs from the plan (plan edited, or changed outside sagevpc)"
-                                .into(),
-                        ],
+                        vec![DIFFERS.into()],
                         Some(before),
                         Some(after),
                         vec![],
@@ -1458,7 +1480,9 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
             b.nodes
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| matches!(n.op, Op::ModifyEndpoint { .. }))
+                .filter(|(i, n)| {
+                    matches!(n.op, Op::ModifyEndpoint { .. }) && !b.late_modifies.contains(i)
+                })
                 .map(|(i, _)| i),
         );
         deps.extend(&disassoc_nodes);
@@ -1630,6 +1654,9 @@ fn interface_attrs(spec: &InterfaceEndpointSpec) -> Attrs {
 }
 
 /// In-place update of an interface endpoint: one ModifyVpcEndpoint with add/remove lists.
+/// A new subnet that can exist only once the subnet it replaces is deleted (same or
+/// overlapping CIDR, e.g. an AZ change) is added by a second ModifyVpcEndpoint after its
+/// create: the first one moves the endpoint off the old subnet, which lets it be deleted.
 #[allow(clippy::too_many_arguments)]
 fn modify_interface(
     b: &mut Builder,
@@ -1786,6 +1813,16 @@ fn modify_interface(
         || !remove_sgs.is_empty()
         || private_dns.is_some()
         || policy.is_some();
+    let (late, add_subnets): (Vec<IdRef>, Vec<IdRef>) = add_subnets
+        .into_iter()
+        .partition(|r| matches!(r, IdRef::Node(n) if b.late_subnets.contains(n)));
+    let needs_modify = needs_modify
+        && !(add_subnets.is_empty()
+            && remove_subnets.is_empty()
+            && add_sgs.is_empty()
+            && remove_sgs.is_empty()
+            && private_dns.is_none()
+            && policy.is_none());
     let n = needs_modify.then(|| {
         b.node(
             addr,
@@ -1803,6 +1840,25 @@ fn modify_interface(
             extra,
         )
     });
+    if !late.is_empty() {
+        let first: Vec<usize> = n.into_iter().collect();
+        let m = b.node(
+            addr,
+            Op::ModifyEndpoint {
+                endpoint: IdRef::Id(e.id.clone()),
+                add_subnets: late,
+                remove_subnets: vec![],
+                add_security_groups: vec![],
+                remove_security_groups: vec![],
+                add_route_tables: vec![],
+                remove_route_tables: vec![],
+                private_dns: None,
+                policy: None,
+            },
+            &first,
+        );
+        b.late_modifies.insert(m);
+    }
     (n, before, after)
 }
 

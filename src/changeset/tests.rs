@@ -148,6 +148,33 @@ async fn overlapping_subnet_replacement_is_delete_before_create() {
 }
 
 #[tokio::test]
+async fn overlapping_replacement_of_an_endpoint_subnet_moves_the_endpoints_off_first() {
+    // private-c moves to another AZ with the same CIDR: the new subnet can exist only
+    // once the old one is gone, and the old one only once the endpoints left it. One
+    // ModifyVpcEndpoint cannot both leave the old and join the new one (a cycle); the
+    // endpoints leave first and join the new subnet after its create.
+    let cloud = Arc::new(FakeCloud::default());
+    let base = STUDIO.replace("name = \"ml-platform\"", "name = \"t2c\"");
+    converge(&cloud, &plan_from(&base)).await;
+    for edited in [
+        base.replace("us-east-1c", "us-east-1d"),
+        base.replace("10.20.32.0/20", "10.20.32.0/19"),
+    ] {
+        let cloud = Arc::new(FakeCloud::default());
+        converge(&cloud, &plan_from(&base)).await;
+        let plan = plan_from(&edited);
+        let cs = converge(&cloud, &plan).await;
+        let modifies = cs
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::ModifyEndpoint { .. }))
+            .count();
+        assert_eq!(modifies, 10, "two per interface endpoint: leave, then join");
+        assert_eq!(cloud.counts()[1], 3, "three subnets");
+    }
+}
+
+#[tokio::test]
 async fn removing_a_service_deletes_only_that_endpoint() {
     let cloud = Arc::new(FakeCloud::default());
     converge(&cloud, &studio("t3")).await;
