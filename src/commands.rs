@@ -276,12 +276,13 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
         )
         .await
         .map_err(|e| format!("error: {e}"))?;
+        let locked = tl.elapsed();
         // The re-read overlaps with the lock's confirmation read.
         let t0 = Instant::now();
         let (obs2, confirmed) = tokio::join!(observe::observe(&ec2, &plan), lock.confirm());
         match confirmed {
             Ok(true) => {
-                t.add("lock", tl);
+                t.phases.push(("lock", locked));
                 t.add("re-read", t0);
                 break (lock, obs2);
             }

@@ -327,3 +327,76 @@ async fn a_lost_lease_refuses_mutating_calls_but_not_reads() {
         .expect("reads still pass");
     assert_eq!(read.num_calls(), 1);
 }
+
+/// An emulator that let another run's create of the same name replace ours: the read-back
+/// shows another id, so the lock is not ours, writes stay forbidden, nothing is deleted.
+#[tokio::test]
+async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
+    use aws_sdk_ec2::operation::create_key_pair::CreateKeyPairOutput;
+    use aws_sdk_ec2::operation::describe_key_pairs::DescribeKeyPairsOutput;
+    use aws_sdk_ec2::types::KeyPairInfo;
+    use sagevpc::execute::lock::PlanLock;
+
+    let create = mock!(Client::create_key_pair).then_output(|| {
+        CreateKeyPairOutput::builder()
+            .key_pair_id("key-ours")
+            .key_name("sagevpc-lock-m")
+            .build()
+    });
+    let describe = mock!(Client::describe_key_pairs).then_output(|| {
+        DescribeKeyPairsOutput::builder()
+            .key_pairs(
+                KeyPairInfo::builder()
+                    .key_pair_id("key-theirs")
+                    .key_name("sagevpc-lock-m")
+                    .build(),
+            )
+            .build()
+    });
+    let delete = mock!(Client::delete_key_pair).then_output(|| {
+        aws_sdk_ec2::operation::delete_key_pair::DeleteKeyPairOutput::builder().build()
+    });
+    let ec2 = Ec2::from_client(client!([&create, &describe, &delete]));
+    let lock = PlanLock::acquire(
+        &ec2,
+        "m",
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+        |_| {},
+    )
+    .await
+    .expect("create answered");
+    assert_eq!(ec2.fence.check(), Ok(()), "armed while unconfirmed");
+    assert!(!lock.confirm().await.expect("read back"), "not ours");
+    assert!(ec2.fence.check().is_err(), "writes forbidden after losing");
+    lock.forfeit();
+    assert_eq!(
+        delete.num_calls(),
+        0,
+        "the other run's key pair is not deleted"
+    );
+
+    // The same read-back showing our id confirms the lock.
+    let mine = mock!(Client::describe_key_pairs).then_output(|| {
+        DescribeKeyPairsOutput::builder()
+            .key_pairs(
+                KeyPairInfo::builder()
+                    .key_pair_id("key-ours")
+                    .key_name("sagevpc-lock-m")
+                    .build(),
+            )
+            .build()
+    });
+    let ec2 = Ec2::from_client(client!([&create, &mine, &delete]));
+    let lock = PlanLock::acquire(
+        &ec2,
+        "m",
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+        |_| {},
+    )
+    .await
+    .expect("create answered");
+    assert!(lock.confirm().await.expect("read back"), "ours");
+    assert_eq!(ec2.fence.check(), Ok(()));
+}
