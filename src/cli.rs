@@ -16,8 +16,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
 
-    /// Send every AWS call to this endpoint (e.g. LocalStack). The standard
-    /// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables work too.
+    /// Send AWS calls to this endpoint (e.g. LocalStack). The standard AWS_ENDPOINT_URL
+    /// works too; AWS_ENDPOINT_URL_<SERVICE> (EC2, SAGEMAKER) still points that one
+    /// service elsewhere.
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
 

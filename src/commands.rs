@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aws::{self, Connection, Ec2};
+use crate::aws::{self, Connection, Ec2, SageMaker};
 use crate::changeset::saved::{sha256_hex, SavedPlan, SAVED_KIND, SAVED_VERSION};
 use crate::changeset::{self, Changeset};
 use crate::cli::{ApplyArgs, Cli, Command, Output, PlanArgs};
@@ -72,7 +72,7 @@ fn load(path: &std::path::Path) -> Result<Plan, String> {
     })
 }
 
-async fn connect(cli: &Cli, plan: &Plan) -> Ec2 {
+async fn connect(cli: &Cli, plan: &Plan) -> (Ec2, SageMaker) {
     let conf = aws::load_config(&Connection {
         region: plan.region.clone(),
         profile: cli.profile.clone(),
@@ -80,16 +80,58 @@ async fn connect(cli: &Cli, plan: &Plan) -> Ec2 {
         max_attempts: cli.max_attempts,
     })
     .await;
-    let mut ec2 = Ec2::new(&conf);
+    let mut ec2 = Ec2::new(&conf, cli.endpoint_url.as_deref());
     ec2.limits = crate::aws::ec2::Limits {
         not_found_window: Duration::from_secs(cli.not_found_timeout),
         dependency_window: Duration::from_secs(cli.dependency_timeout),
     };
-    ec2
+    let sm = SageMaker::new(&conf, cli.endpoint_url.as_deref(), ec2.calls.clone());
+    (ec2, sm)
+}
+
+/// Refuse a changeset that deletes a subnet, security group or VPC a SageMaker Studio
+/// domain uses (see `Changeset::studio_domain_conflicts`). Domains are read only when
+/// such a delete is planned, so a no-op or create-only plan makes no SageMaker call.
+/// A caller that cannot read SageMaker (no permission, an emulator without it) is warned
+/// and the plan goes ahead.
+async fn studio_check(
+    sm: &SageMaker,
+    plan: &Plan,
+    obs: &Observed,
+    cs: &Changeset,
+    t: &mut Timings,
+) -> Result<(), String> {
+    let Some(vpc) = obs.vpc.as_ref().filter(|_| cs.deletes_network()) else {
+        return Ok(());
+    };
+    let t0 = Instant::now();
+    let result = sm.domains_in_vpc(&vpc.id).await;
+    t.add("studio", t0);
+    match result {
+        Ok(domains) => {
+            let problems = cs.studio_domain_conflicts(&domains);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "error: plan {} cannot be applied as it is:\n{}\nNothing was changed.",
+                    plan.source.display(),
+                    problems.join("\n")
+                ))
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: could not check whether a SageMaker Studio domain uses {} ({e}); the planned deletes of subnets, security groups or the VPC go ahead without that check",
+                vpc.id
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn read_and_diff(
-    ec2: &Ec2,
+    (ec2, sm): (&Ec2, &SageMaker),
     plan: &Plan,
     destroy: bool,
     t: &mut Timings,
@@ -113,6 +155,7 @@ async fn read_and_diff(
         )
     })?;
     t.add("diff", t1);
+    studio_check(sm, plan, &obs, &cs, t).await?;
     Ok((obs, cs))
 }
 
@@ -139,9 +182,9 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
 
 async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<u8, String> {
     let plan = load(&args.plan)?;
-    let ec2 = connect(cli, &plan).await;
+    let (ec2, sm) = connect(cli, &plan).await;
     let mut t = Timings::new();
-    let result = read_and_diff(&ec2, &plan, false, &mut t).await;
+    let result = read_and_diff((&ec2, &sm), &plan, false, &mut t).await;
     print_stats(cli, &ec2, &t);
     let (obs, cs) = result?;
     if let Some(out) = &args.out {
@@ -215,9 +258,9 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
         .map(|s| s.plan_file.clone())
         .unwrap_or_else(|| args.plan.clone());
     let plan = load(&plan_path)?;
-    let ec2 = connect(cli, &plan).await;
+    let (ec2, sm) = connect(cli, &plan).await;
     let mut t = Timings::new();
-    let result = read_and_diff(&ec2, &plan, destroy, &mut t).await;
+    let result = read_and_diff((&ec2, &sm), &plan, destroy, &mut t).await;
     let (obs, fresh) = match result {
         Ok(x) => x,
         Err(e) => {

@@ -14,34 +14,12 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
-use super::{is_read_only, AwsError, CallCounter, Fence};
+use super::{is_read_only, AwsError, CallCounter, CountCalls, Fence};
 use crate::model::{Direction, Peer, Protocol, Rule, TAG_PLAN};
 use crate::observe::{
     EndpointType, ObservedAssociation, ObservedEndpoint, ObservedRoute, ObservedRouteTable,
     ObservedSecurityGroup, ObservedSubnet, ObservedVpc, ServiceInfo, Tags,
 };
-
-/// Counts every attempt (retries included) by operation name.
-#[derive(Debug)]
-struct CountCalls(CallCounter);
-
-impl Intercept for CountCalls {
-    fn name(&self) -> &'static str {
-        "sagevpc-call-counter"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            self.0.record(m.name());
-        }
-        Ok(())
-    }
-}
 
 /// Refuses every attempt of a mutating call while the apply lock's lease is not held
 /// (see [`Fence`]). Checked right before the request is transmitted.
@@ -258,12 +236,17 @@ pub struct EndpointStatus {
 }
 
 impl Ec2 {
-    pub fn new(config: &aws_config::SdkConfig) -> Ec2 {
+    /// The adapter for `config`'s region and credentials; `endpoint_url` is `--endpoint-url`
+    /// (see [`super::endpoint_for`]).
+    pub fn new(config: &aws_config::SdkConfig, endpoint_url: Option<&str>) -> Ec2 {
         let calls = CallCounter::default();
         let fence = Fence::default();
-        let lock_conf = aws_sdk_ec2::config::Builder::from(config)
-            .interceptor(CountCalls(calls.clone()))
-            .build();
+        let mut builder =
+            aws_sdk_ec2::config::Builder::from(config).interceptor(CountCalls(calls.clone()));
+        if let Some(u) = super::endpoint_for(endpoint_url, "EC2") {
+            builder = builder.endpoint_url(u);
+        }
+        let lock_conf = builder.build();
         let conf = lock_conf
             .to_builder()
             .interceptor(FenceCalls(fence.clone()))

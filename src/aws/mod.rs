@@ -2,6 +2,7 @@
 //! types; SDK types never leave this module.
 
 pub mod ec2;
+pub mod sagemaker;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +15,13 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub use ec2::Ec2;
+pub use sagemaker::SageMaker;
+
+use aws_sdk_ec2::config::{Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// How to reach AWS: the standard aws-config chain, with the plan's region winning.
 #[derive(Debug, Clone, Default)]
@@ -45,9 +53,8 @@ pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
     if let Some(p) = &conn.profile {
         loader = loader.profile_name(p);
     }
-    if let Some(u) = &conn.endpoint_url {
-        loader = loader.endpoint_url(u);
-    }
+    // `--endpoint-url` is applied per service client (see `endpoint_for`), so that a
+    // service-specific AWS_ENDPOINT_URL_<SERVICE> can still point one service elsewhere.
     loader.load().await
 }
 
@@ -153,6 +160,43 @@ impl CallCounter {
             .filter(|(k, _)| !is_read_only(k))
             .map(|(_, v)| v)
             .sum()
+    }
+}
+
+/// Counts every attempt (retries included) by operation name; one counter is shared by
+/// every service's client of a run.
+#[derive(Debug)]
+pub(crate) struct CountCalls(pub(crate) CallCounter);
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "sagevpc-call-counter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.record(m.name());
+        }
+        Ok(())
+    }
+}
+
+/// The endpoint a service's client should be given explicitly: `--endpoint-url`, unless
+/// the standard `AWS_ENDPOINT_URL_<SERVICE>` variable names one for that service (then
+/// the SDK's own configuration uses it). Without `--endpoint-url` the SDK's standard
+/// chain decides (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, profile, AWS).
+pub fn endpoint_for(endpoint_url: Option<&str>, service_env: &str) -> Option<String> {
+    let specific = std::env::var(format!("AWS_ENDPOINT_URL_{service_env}"))
+        .ok()
+        .filter(|v| !v.is_empty());
+    match (endpoint_url, specific) {
+        (Some(u), None) => Some(u.to_string()),
+        _ => None,
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{Address, Direction, Protocol};
-use crate::observe::{EndpointType, Tags};
+use crate::observe::{EndpointType, StudioDomain, Tags};
 
 pub use diff::{destroy, diff, DiffError};
 
@@ -520,6 +520,64 @@ impl Op {
             Op::DeleteRouteTable { .. } => "DeleteRouteTable",
             Op::DeleteVpc { .. } => "DeleteVpc",
         }
+    }
+}
+
+impl Changeset {
+    /// Whether the changeset deletes a subnet, a security group or the VPC: the deletes a
+    /// SageMaker Studio domain can block.
+    pub fn deletes_network(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            matches!(
+                n.op,
+                Op::DeleteSubnet { .. } | Op::DeleteSecurityGroup { .. } | Op::DeleteVpc { .. }
+            )
+        })
+    }
+
+    /// The deletes that a Studio domain in the VPC blocks: the domain's apps and spaces
+    /// have ENIs in its subnets and security groups, and its EFS volume mount targets in
+    /// its subnets. AWS would refuse those deletes (`DependencyViolation`) only after the
+    /// endpoints were already gone, leaving Studio without them; refusing up front
+    /// changes nothing. One line per blocked resource.
+    pub fn studio_domain_conflicts(&self, domains: &[StudioDomain]) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            let (what, users): (&str, Vec<&StudioDomain>) = match &n.op {
+                Op::DeleteSubnet { subnet } => (
+                    subnet,
+                    domains
+                        .iter()
+                        .filter(|d| d.subnet_ids.contains(subnet))
+                        .collect(),
+                ),
+                Op::DeleteSecurityGroup { group } => (
+                    group,
+                    domains
+                        .iter()
+                        .filter(|d| d.security_group_ids.contains(group))
+                        .collect(),
+                ),
+                Op::DeleteVpc { vpc } => {
+                    (vpc, domains.iter().filter(|d| &d.vpc_id == vpc).collect())
+                }
+                _ => continue,
+            };
+            if users.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = users
+                .iter()
+                .map(|d| format!("{} ({}, {})", d.name, d.id, d.status))
+                .collect();
+            out.push(format!(
+                "{} ({what}) cannot be deleted: SageMaker Studio domain {} uses it (its apps' network interfaces and its EFS mount targets live there). Delete the domain first (its apps, spaces and user profiles, then the domain), or keep {} in the plan",
+                n.address,
+                names.join(", "),
+                n.address
+            ));
+        }
+        out
     }
 }
 

@@ -428,6 +428,58 @@ async fn reformatted_policy_is_not_a_change() {
 }
 
 #[tokio::test]
+async fn a_studio_domain_blocks_deleting_the_network_it_uses() {
+    use crate::observe::StudioDomain;
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = studio("t-sm");
+    let fresh = converge(&cloud, &plan).await;
+    assert!(!fresh.deletes_network(), "a create-only changeset");
+    let obs = cloud.observe(&plan);
+    let vpc = obs.vpc.clone().unwrap().id;
+    let id_of = |key: &str| {
+        obs.subnets
+            .iter()
+            .map(|s| (&s.id, &s.tags))
+            .chain(obs.security_groups.iter().map(|g| (&g.id, &g.tags)))
+            .find(|(_, t)| t.get("sagevpc:key").map(String::as_str) == Some(key))
+            .map(|(id, _)| id.clone())
+            .unwrap()
+    };
+    let domain = StudioDomain {
+        id: "d-1".into(),
+        name: "studio".into(),
+        status: "InService".into(),
+        vpc_id: vpc.clone(),
+        subnet_ids: vec![id_of("subnet.private-a")],
+        security_group_ids: vec![id_of("security_group.workloads")],
+        vpc_only: true,
+    };
+    let cs = destroy(&plan, &obs).unwrap();
+    assert!(cs.deletes_network());
+    let p = cs.studio_domain_conflicts(std::slice::from_ref(&domain));
+    let named: Vec<&str> = p.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    let mut named_sorted = named.clone();
+    named_sorted.sort();
+    assert_eq!(
+        named_sorted,
+        ["security_group.workloads", "subnet.private-a", "vpc.main"],
+        "{p:#?}"
+    );
+    assert!(p
+        .iter()
+        .all(|l| l.contains("SageMaker Studio domain studio (d-1, InService)")));
+    // A domain elsewhere blocks nothing; neither does a changeset that deletes nothing.
+    let elsewhere = StudioDomain {
+        vpc_id: "vpc-other".into(),
+        subnet_ids: vec!["subnet-other".into()],
+        security_group_ids: vec![],
+        ..domain.clone()
+    };
+    assert!(cs.studio_domain_conflicts(&[elsewhere]).is_empty());
+    assert!(fresh.studio_domain_conflicts(&[domain]).is_empty());
+}
+
+#[tokio::test]
 async fn destroy_removes_everything_owned_in_reverse_order_and_twice_is_noop() {
     let cloud = Arc::new(FakeCloud::default());
     let plan = studio("t10");

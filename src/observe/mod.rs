@@ -105,6 +105,20 @@ pub struct ObservedEndpoint {
     pub tags: Tags,
 }
 
+/// A SageMaker Studio domain in the plan's VPC (never owned: sagevpc only reads them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudioDomain {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    /// The domain's own groups and its users' default groups.
+    pub security_group_ids: Vec<String>,
+    /// `AppNetworkAccessType = VpcOnly`.
+    pub vpc_only: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub service_name: String,

@@ -205,9 +205,16 @@ impl Drop for PlanDir {
 /// Run the real `sagevpc` binary against LocalStack with `args`; stdin is null.
 /// Returns (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
+    run_env(args, &[])
+}
+
+/// `run` with extra environment variables.
+pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     ensure_localstack();
     let out = Command::new(env!("CARGO_BIN_EXE_sagevpc"))
         .args(args)
+        .env_remove("AWS_ENDPOINT_URL_SAGEMAKER")
+        .envs(envs.iter().copied())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_ENDPOINT_URL", ENDPOINT)

@@ -1,0 +1,248 @@
+//! SageMaker Studio domains in the plan's VPC (LocalStack for EC2, moto's server for
+//! SageMaker, which LocalStack's community edition does not emulate). A Studio domain
+//! puts network interfaces in its subnets and security groups and EFS mount targets in
+//! its subnets; sagevpc must refuse, before any change, to delete what a domain uses
+//! (destroy, a replaced subnet), and go ahead once the domain is gone.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sagemaker::types::{AppNetworkAccessType, AuthMode, UserSettings};
+use common::*;
+
+/// moto's server on a free loopback port, from LocalStack's venv (`localstack/install.sh`),
+/// through `tests/moto/moto_server.py` (which fixes moto's SageMaker timestamps).
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let python = repo_root().join("localstack/.venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run ./localstack/install.sh",
+            python.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(python)
+            .arg(repo_root().join("tests/moto/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto.server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto.server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn client(&self) -> aws_sdk_sagemaker::Client {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "sagevpc-it",
+            ))
+            .load()
+            .await;
+        aws_sdk_sagemaker::Client::new(&conf)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mutating(err: &str) -> u64 {
+    err.lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("stats: ")?;
+            let open = rest.find('(')?;
+            rest[open + 1..]
+                .strip_suffix(" mutating)")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no stats line in:\n{err}"))
+}
+
+#[tokio::test]
+async fn a_studio_domain_blocks_deleting_its_network_until_it_is_gone() {
+    let moto = Moto::start();
+    let sm = moto.client().await;
+    let env = [("AWS_ENDPOINT_URL_SAGEMAKER", moto.url.as_str())];
+    let c = ec2().await;
+    let name = unique_name("studio");
+    let (mut dir, path) = PlanDir::studio(&name);
+    let plan = path.to_string_lossy().into_owned();
+    run_expect(0, &["apply", &plan, "--auto-approve"]);
+
+    let vpc = vpcs_of(&c, &name).await[0]
+        .vpc_id()
+        .expect("vpc id")
+        .to_string();
+    let subnet = |key: &'static str| {
+        let c = c.clone();
+        let name = name.clone();
+        async move {
+            subnets_of(&c, &name)
+                .await
+                .into_iter()
+                .find(|s| tag(s.tags(), "sagevpc:key") == Some(key))
+                .and_then(|s| s.subnet_id().map(str::to_string))
+                .expect(key)
+        }
+    };
+    let (sub_a, sub_b) = (
+        subnet("subnet.private-a").await,
+        subnet("subnet.private-b").await,
+    );
+    let workloads = security_groups_of(&c, &name)
+        .await
+        .into_iter()
+        .find(|g| tag(g.tags(), "sagevpc:key") == Some("security_group.workloads"))
+        .and_then(|g| g.group_id().map(str::to_string))
+        .expect("workloads group");
+
+    // A VpcOnly Studio domain on private-a and private-b, its users in `workloads`, and
+    // one in another VPC that must not matter.
+    let domain = sm
+        .create_domain()
+        .domain_name(format!("{name}-studio"))
+        .auth_mode(AuthMode::Iam)
+        .default_user_settings(
+            UserSettings::builder()
+                .execution_role("arn:aws:iam::000000000000:role/sagemaker")
+                .security_groups(&workloads)
+                .build(),
+        )
+        .vpc_id(&vpc)
+        .subnet_ids(&sub_a)
+        .subnet_ids(&sub_b)
+        .app_network_access_type(AppNetworkAccessType::VpcOnly)
+        .send()
+        .await
+        .expect("create domain");
+    let domain_id = domain
+        .domain_arn()
+        .and_then(|a| a.rsplit('/').next())
+        .expect("domain id")
+        .to_string();
+    sm.create_domain()
+        .domain_name(format!("{name}-other"))
+        .auth_mode(AuthMode::Iam)
+        .default_user_settings(
+            UserSettings::builder()
+                .execution_role("arn:aws:iam::000000000000:role/sagemaker")
+                .build(),
+        )
+        .vpc_id("vpc-0123456789abcdef0")
+        .subnet_ids("subnet-0123456789abcdef0")
+        .send()
+        .await
+        .expect("create other domain");
+    let before = owned(&c, &name).await;
+
+    // destroy: refused before any change, naming each blocked resource and the domain.
+    let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve", "--stats"], &env);
+    assert_eq!(code, 1, "destroy must be refused\n{out}\n{err}");
+    for (addr, id) in [
+        ("subnet.private-a", sub_a.as_str()),
+        ("subnet.private-b", sub_b.as_str()),
+        ("security_group.workloads", workloads.as_str()),
+        ("vpc.main", vpc.as_str()),
+    ] {
+        assert!(
+            err.contains(&format!("{addr} ({id}) cannot be deleted: SageMaker Studio domain {name}-studio ({domain_id}, InService)")),
+            "{addr} not named:\n{err}"
+        );
+    }
+    assert!(
+        !err.contains("subnet.private-c"),
+        "private-c is not the domain's:\n{err}"
+    );
+    assert!(err.contains("Nothing was changed."), "{err}");
+    assert_eq!(mutating(&err), 0, "no mutating call:\n{err}");
+    assert!(err.contains("ListDomains"), "{err}");
+    let after = owned(&c, &name).await;
+    assert_eq!(after.total(), before.total(), "{before:?} -> {after:?}");
+
+    // A plan edit that replaces a subnet the domain uses is refused the same way; one
+    // that replaces a subnet it does not use plans normally.
+    let text = shipped("studio-vpc.toml");
+    dir.write("edited.toml", &text.replace("us-east-1a\"", "us-east-1d\""));
+    let edited = dir
+        .path()
+        .join("edited.toml")
+        .to_string_lossy()
+        .into_owned();
+    let (code, _, err) = run_env(&["plan", &edited], &env);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("subnet.private-a ("), "{err}");
+    dir.write("edited.toml", &text.replace("us-east-1c\"", "us-east-1d\""));
+    let (code, out, err) = run_env(&["plan", &edited, "--detailed-exitcode"], &env);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("-/+ subnet.private-c"), "{out}");
+
+    // A no-op or create-only plan makes no SageMaker call at all.
+    dir.write("studio-vpc.toml", &text);
+    let (code, _, err) = run_env(&["plan", &plan, "--detailed-exitcode", "--stats"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("ListDomains"), "{err}");
+
+    // Once the domain is gone, destroy goes ahead and leaves nothing.
+    sm.delete_domain()
+        .domain_id(&domain_id)
+        .send()
+        .await
+        .expect("delete domain");
+    let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("warning"), "{err}");
+    assert_eq!(owned(&c, &name).await.total(), 0);
+    dir.keep();
+}
+
+/// Where SageMaker cannot be read (no permission, an emulator without it: here
+/// LocalStack's community edition), a destroy warns and goes ahead.
+#[tokio::test]
+async fn without_sagemaker_a_destroy_warns_and_goes_ahead() {
+    let c = ec2().await;
+    let name = unique_name("nosm");
+    let (mut dir, path) = PlanDir::studio(&name);
+    let plan = path.to_string_lossy().into_owned();
+    run_expect(0, &["apply", &plan, "--auto-approve"]);
+    let (code, out, err) = run(&["destroy", &plan, "--auto-approve"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("warning: could not check whether a SageMaker Studio domain uses vpc-"),
+        "{err}"
+    );
+    assert_eq!(owned(&c, &name).await.total(), 0);
+    dir.keep();
+}
