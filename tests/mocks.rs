@@ -343,16 +343,18 @@ async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
             .key_name("sagevpc-lock-m")
             .build()
     });
-    let describe = mock!(Client::describe_key_pairs).then_output(|| {
+    // DescribeKeyPairs answering that the lock's key pair has id `id`.
+    fn lock_key_is(id: &'static str) -> DescribeKeyPairsOutput {
         DescribeKeyPairsOutput::builder()
             .key_pairs(
                 KeyPairInfo::builder()
-                    .key_pair_id("key-theirs")
+                    .key_pair_id(id)
                     .key_name("sagevpc-lock-m")
                     .build(),
             )
             .build()
-    });
+    }
+    let describe = mock!(Client::describe_key_pairs).then_output(|| lock_key_is("key-theirs"));
     let delete = mock!(Client::delete_key_pair).then_output(|| {
         aws_sdk_ec2::operation::delete_key_pair::DeleteKeyPairOutput::builder().build()
     });
@@ -377,16 +379,7 @@ async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
     );
 
     // The same read-back showing our id confirms the lock.
-    let mine = mock!(Client::describe_key_pairs).then_output(|| {
-        DescribeKeyPairsOutput::builder()
-            .key_pairs(
-                KeyPairInfo::builder()
-                    .key_pair_id("key-ours")
-                    .key_name("sagevpc-lock-m")
-                    .build(),
-            )
-            .build()
-    });
+    let mine = mock!(Client::describe_key_pairs).then_output(|| lock_key_is("key-ours"));
     let ec2 = Ec2::from_client(client!([&create, &mine, &delete]));
     let lock = PlanLock::acquire(
         &ec2,
