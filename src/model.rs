@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub const TAG_PLAN: &str = "sagevpc:plan";
 /// Tag naming the logical key (the address) of a resource inside its plan.
 pub const TAG_KEY: &str = "sagevpc:key";
+/// The keys of the plan's own extra tags (`tags = {...}`), comma-separated, so that a
+/// key removed from the plan is removed from the resource too.
+pub const TAG_MANAGED: &str = "sagevpc:tags";
 /// AWS's display name tag.
 pub const TAG_NAME: &str = "Name";
 

@@ -977,7 +977,7 @@ async fn edit_i_plan_tags_added_then_changed() {
     insta::assert_snapshot!("changes_i_plan_tags", redact(&out, &s.name));
     s.apply("0 added, 13 changed, 0 destroyed");
     let (c, name) = (s.c.clone(), s.name.clone());
-    let check = |team: &'static str| {
+    let check = |team: &'static str, cost: Option<&'static str>| {
         let (c, name) = (c.clone(), name.clone());
         async move {
             let o = owned(&c, &name).await;
@@ -1010,12 +1010,12 @@ async fn edit_i_plan_tags_added_then_changed() {
             assert_eq!(tag_sets.len(), 13, "{o:?}");
             for t in &tag_sets {
                 assert_eq!(tag(t, "team"), Some(team), "{t:?}");
-                assert_eq!(tag(t, "cost-center"), Some("42"), "{t:?}");
+                assert_eq!(tag(t, "cost-center"), cost, "{t:?}");
                 assert_eq!(tag(t, "sagevpc:plan"), Some(name.as_str()), "{t:?}");
             }
         }
     };
-    check("ml").await;
+    check("ml", Some("42")).await;
     s.assert_replan_empty();
 
     s.write(&tagged("ml-infra"));
@@ -1027,7 +1027,37 @@ async fn edit_i_plan_tags_added_then_changed() {
         "vpc block",
     );
     s.apply("0 added, 13 changed, 0 destroyed");
-    check("ml-infra").await;
+    check("ml-infra", Some("42")).await;
+    s.assert_replan_empty();
+
+    // A key removed from the plan is removed from every resource; a tag added by hand
+    // is left alone.
+    let vpc = s.vpc_id().await;
+    s.c.create_tags()
+        .resources(&vpc)
+        .tags(Tag::builder().key("owner").value("alice").build())
+        .send()
+        .await
+        .expect("hand-made tag");
+    s.write(&edit(
+        &studio_text(),
+        "region = \"us-east-1\"",
+        "region = \"us-east-1\"\ntags = { team = \"ml-infra\" }",
+    ));
+    let out = s.plan_output();
+    assert_contains(&out, "Plan: 0 to add, 13 to change, 0 to destroy.", "plan");
+    let b = block(&out, "~", "vpc.main");
+    assert!(
+        b.lines()
+            .any(|l| l.trim_start().starts_with("~ tags.cost-center ")
+                && l.ends_with(r#"= "42" -> (none)"#)),
+        "vpc block:\n{b}"
+    );
+    assert!(!b.contains("owner"), "vpc block:\n{b}");
+    s.apply("0 added, 13 changed, 0 destroyed");
+    check("ml-infra", None).await;
+    let v = vpcs_of(&s.c, &s.name).await;
+    assert_eq!(tag(v[0].tags(), "owner"), Some("alice"));
     s.assert_replan_empty();
     s.teardown().await;
 }
@@ -1261,6 +1291,41 @@ async fn drift_subnet_removed_from_an_endpoint_is_added_back() {
     s.apply("0 added, 1 changed, 0 destroyed");
     let e = endpoint_by_key(&s.c, &s.name, "interface_endpoint.studio").await;
     assert_eq!(set(e.subnet_ids().iter().cloned()), all, "studio subnets");
+    s.assert_replan_empty();
+    s.teardown().await;
+}
+
+#[tokio::test]
+async fn drift_route_table_removed_from_the_gateway_endpoint_is_added_back() {
+    let s = Studio::applied("dr-gwrt").await;
+    let gw = endpoint_by_key(&s.c, &s.name, "gateway_endpoint.s3").await;
+    let id = id_of_endpoint(&gw);
+    let rt = route_tables_of(&s.c, &s.name).await[0]
+        .route_table_id()
+        .expect("rt id")
+        .to_string();
+    assert_eq!(gw.route_table_ids(), [rt.clone()]);
+    s.c.modify_vpc_endpoint()
+        .vpc_endpoint_id(&id)
+        .remove_route_table_ids(&rt)
+        .send()
+        .await
+        .expect("ModifyVpcEndpoint RemoveRouteTableIds by hand");
+    let gw = endpoint_by_key(&s.c, &s.name, "gateway_endpoint.s3").await;
+    assert!(gw.route_table_ids().is_empty(), "drift not made: {gw:#?}");
+
+    let out = s.plan_drift();
+    assert_eq!(changes(&out), vec![ch("~", "gateway_endpoint.s3")], "{out}");
+    let b = block(&out, "~", "gateway_endpoint.s3");
+    assert_contains(
+        &b,
+        "~ route_tables = [] -> [\"route_table.private\"]",
+        "gateway block",
+    );
+
+    s.apply("0 added, 1 changed, 0 destroyed");
+    let gw = endpoint_by_key(&s.c, &s.name, "gateway_endpoint.s3").await;
+    assert_eq!(gw.route_table_ids(), [rt], "gateway route tables");
     s.assert_replan_empty();
     s.teardown().await;
 }

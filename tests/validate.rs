@@ -954,6 +954,41 @@ fn adopted_vpc_skips_the_containment_check() {
 }
 
 #[test]
+fn tag_keys_must_fit_the_record_of_the_plans_tags() {
+    // A comma would break the comma-separated record in the sagevpc:tags tag.
+    let text = edit(
+        BASE,
+        "name = \"t\"\n",
+        "name = \"t\"\ntags = { \"a,b\" = \"v\" }\n",
+    );
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"v\""),
+        "tags.a,b",
+        &["may not contain ','"],
+    );
+    // Three 100-character keys (302 with commas) do not fit one tag value.
+    let keys: Vec<String> = ["x", "y", "z"].iter().map(|c| c.repeat(100)).collect();
+    let table: Vec<String> = keys.iter().map(|k| format!("{k} = \"v\"")).collect();
+    let text = edit(
+        BASE,
+        "name = \"t\"\n",
+        &format!("name = \"t\"\ntags = {{ {} }}\n", table.join(", ")),
+    );
+    let d = reject_one(&text);
+    assert_eq!(d.field, "tags", "{d}");
+    assert!(d.message.contains("302 characters"), "{d}");
+    // Two of them (201) fit.
+    let table2 = table[..2].join(", ");
+    accept(&edit(
+        BASE,
+        "name = \"t\"\n",
+        &format!("name = \"t\"\ntags = {{ {table2} }}\n"),
+    ));
+}
+
+#[test]
 fn reserved_and_oversized_tags_are_rejected() {
     for key in ["Name", "sagevpc:plan", "aws:cloudformation"] {
         let text = edit(

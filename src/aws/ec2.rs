@@ -1186,6 +1186,19 @@ impl Ec2 {
         }
     }
 
+    /// Delete the lock key pair named `name` (only while this run's lease is held).
+    pub async fn delete_lock_key_by_name(&self, name: &str) -> Result<(), AwsError> {
+        gone_ok(
+            self.lock_client
+                .delete_key_pair()
+                .key_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("DeleteKeyPair", e)),
+        )
+    }
+
     /// Delete a lock key pair by id (not by name: a stale lock that someone else just
     /// replaced must not be deleted by mistake). Emulators that ignore `KeyPairId`
     /// (LocalStack) are detected: if the same key pair is still there, it is deleted by

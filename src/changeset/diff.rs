@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Action, Attrs, Changeset, IdRef, Node, Op, ResourceChange, RuleOp};
-use crate::model::{name_tag, Address, Kind, Peer, Rule, TAG_KEY, TAG_NAME, TAG_PLAN};
+use crate::model::{name_tag, Address, Kind, Peer, Rule, TAG_KEY, TAG_MANAGED, TAG_NAME, TAG_PLAN};
 use crate::observe::{
     owned_key, EndpointType, Observed, ObservedEndpoint, ObservedSecurityGroup, ObservedSubnet,
     Tags, VpcChild,
@@ -93,6 +93,12 @@ impl<'a> Builder<'a> {
         t.insert(TAG_NAME.into(), name_tag(&self.plan.name, addr));
         t.insert(TAG_PLAN.into(), self.plan.name.clone());
         t.insert(TAG_KEY.into(), addr.to_string());
+        if !self.plan.tags.is_empty() {
+            // Which extra tags are the plan's: a key later removed from the plan is
+            // then removed from the resource (and no other tag ever is).
+            let keys: Vec<&str> = self.plan.tags.keys().map(String::as_str).collect();
+            t.insert(TAG_MANAGED.into(), keys.join(","));
+        }
         t
     }
 
@@ -131,17 +137,22 @@ impl<'a> Builder<'a> {
 
     /// Why tags must be set: the plan's own `tags` may have been edited; the ownership
     /// tags (`Name`, `sagevpc:*`) can only have been changed by hand.
-    fn tag_reason(&self, set: &Tags) -> String {
-        if set.keys().any(|k| self.plan.tags.contains_key(k)) {
+    fn tag_reason(&self, set: &Tags, remove: &[String]) -> String {
+        if !remove.is_empty()
+            || set
+                .keys()
+                .any(|k| self.plan.tags.contains_key(k) || k == TAG_MANAGED)
+        {
             DIFFERS.into()
         } else {
             CHANGED_OUTSIDE.into()
         }
     }
 
-    /// Tag drift on an owned resource: restore the keys sagevpc sets; leave any other
-    /// tag (cost allocation, AWS-added) alone.
-    fn tag_drift(&self, addr: &Address, observed: &Tags) -> (Tags, Attrs, Attrs) {
+    /// Tag drift on an owned resource: restore the keys sagevpc sets, and remove the
+    /// plan's extra tags that the plan no longer has (the keys `sagevpc:tags` lists);
+    /// leave any other tag (cost allocation, AWS-added, set by hand) alone.
+    fn tag_drift(&self, addr: &Address, observed: &Tags) -> (Tags, Vec<String>, Attrs, Attrs) {
         let want = self.tags(addr);
         let mut set = Tags::new();
         let mut before = Attrs::new();
@@ -156,7 +167,23 @@ impl<'a> Builder<'a> {
                 after.insert(format!("tags.{k}"), json!(v));
             }
         }
-        (set, before, after)
+        let was_managed = observed
+            .get(TAG_MANAGED)
+            .into_iter()
+            .flat_map(|keys| keys.split(','))
+            .chain(observed.get(TAG_MANAGED).map(|_| TAG_MANAGED));
+        let mut remove: Vec<String> = was_managed
+            .filter(|k| !k.is_empty() && !want.contains_key(*k))
+            .filter(|k| observed.contains_key(*k))
+            .map(str::to_string)
+            .collect();
+        remove.sort();
+        remove.dedup();
+        for k in &remove {
+            before.insert(format!("tags.{k}"), json!(observed[k]));
+            after.insert(format!("tags.{k}"), Value::Null);
+        }
+        (set, remove, before, after)
     }
 }
 
@@ -311,11 +338,11 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             dns_nodes.push(n);
                         }
                     }
-                    let (set, tb, ta) = b.tag_drift(&vpc_addr, &v.tags);
+                    let (set, remove, tb, ta) = b.tag_drift(&vpc_addr, &v.tags);
                     // DNS attributes of an owned VPC are always on in the plan: only
                     // a change by hand turns them off.
-                    let reason = b.tag_reason(&set);
-                    if !set.is_empty() {
+                    let reason = b.tag_reason(&set, &remove);
+                    if !set.is_empty() || !remove.is_empty() {
                         before.extend(tb);
                         after.extend(ta);
                         b.node(
@@ -323,7 +350,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             Op::SetTags {
                                 resource: vpc_ref.clone(),
                                 set,
-                                remove: vec![],
+                                remove,
                             },
                             &[],
                         );
@@ -465,8 +492,8 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     && s.availability_zone == spec.availability_zone =>
             {
                 subnet_refs.insert(key.clone(), IdRef::Id(s.id.clone()));
-                let (set, tb, ta) = b.tag_drift(&addr, &s.tags);
-                if set.is_empty() {
+                let (set, remove, tb, ta) = b.tag_drift(&addr, &s.tags);
+                if set.is_empty() && remove.is_empty() {
                     b.change(
                         addr,
                         Action::NoOp,
@@ -477,13 +504,13 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         vec![],
                     );
                 } else {
-                    let reason = b.tag_reason(&set);
+                    let reason = b.tag_reason(&set, &remove);
                     b.node(
                         &addr,
                         Op::SetTags {
                             resource: IdRef::Id(s.id.clone()),
                             set,
-                            remove: vec![],
+                            remove,
                         },
                         &[],
                     );
@@ -583,8 +610,8 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         match observed_rt {
             Some(rt) => {
                 rt_ref = Some(IdRef::Id(rt.id.clone()));
-                let (set, tb, ta) = b.tag_drift(&rt_addr, &rt.tags);
-                if set.is_empty() {
+                let (set, remove, tb, ta) = b.tag_drift(&rt_addr, &rt.tags);
+                if set.is_empty() && remove.is_empty() {
                     b.change(
                         rt_addr.clone(),
                         Action::NoOp,
@@ -595,13 +622,13 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         vec![],
                     );
                 } else {
-                    let reason = b.tag_reason(&set);
+                    let reason = b.tag_reason(&set, &remove);
                     b.node(
                         &rt_addr,
                         Op::SetTags {
                             resource: IdRef::Id(rt.id.clone()),
                             set,
-                            remove: vec![],
+                            remove,
                         },
                         &[],
                     );
@@ -752,8 +779,8 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         match existing {
             Some(g) if g.description == spec.description => {
                 sg_refs.insert(key.clone(), IdRef::Id(g.id.clone()));
-                let (set, tb, ta) = b.tag_drift(&addr, &g.tags);
-                if set.is_empty() {
+                let (set, remove, tb, ta) = b.tag_drift(&addr, &g.tags);
+                if set.is_empty() && remove.is_empty() {
                     b.change(
                         addr,
                         Action::NoOp,
@@ -764,13 +791,13 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         vec![],
                     );
                 } else {
-                    let reason = b.tag_reason(&set);
+                    let reason = b.tag_reason(&set, &remove);
                     b.node(
                         &addr,
                         Op::SetTags {
                             resource: IdRef::Id(g.id.clone()),
                             set,
-                            remove: vec![],
+                            remove,
                         },
                         &[],
                     );
@@ -981,8 +1008,8 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             .unwrap_or(&policy::default_full_access()),
                     )));
                 }
-                let (set, tb, ta) = b.tag_drift(&addr, &e.tags);
-                if !set.is_empty() {
+                let (set, remove, tb, ta) = b.tag_drift(&addr, &e.tags);
+                if !set.is_empty() || !remove.is_empty() {
                     before.extend(tb);
                     after.extend(ta);
                     b.node(
@@ -990,7 +1017,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                         Op::SetTags {
                             resource: IdRef::Id(e.id.clone()),
                             set,
-                            remove: vec![],
+                            remove,
                         },
                         &[],
                     );
@@ -1793,8 +1820,8 @@ fn modify_interface(
                 .unwrap_or(&policy::default_full_access()),
         ))
     });
-    let (set, tb, ta) = b.tag_drift(addr, &e.tags);
-    if !set.is_empty() {
+    let (set, remove, tb, ta) = b.tag_drift(addr, &e.tags);
+    if !set.is_empty() || !remove.is_empty() {
         before.extend(tb);
         after.extend(ta);
         b.node(
@@ -1802,7 +1829,7 @@ fn modify_interface(
             Op::SetTags {
                 resource: IdRef::Id(e.id.clone()),
                 set,
-                remove: vec![],
+                remove,
             },
             &[],
         );

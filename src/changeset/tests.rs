@@ -428,6 +428,64 @@ async fn reformatted_policy_is_not_a_change() {
 }
 
 #[tokio::test]
+async fn a_tag_removed_from_the_plan_is_removed_and_no_other_tag_is() {
+    let cloud = Arc::new(FakeCloud::default());
+    let with = |tags: &str| {
+        plan_from(&STUDIO.replace(
+            "name = \"ml-platform\"",
+            &format!("name = \"t-tags\"\n{tags}"),
+        ))
+    };
+    converge(&cloud, &with(r#"tags = { team = "ml", cost = "42" }"#)).await;
+    // Someone adds a tag by hand: sagevpc must leave it alone.
+    {
+        let mut w = cloud.world.lock().unwrap();
+        w.vpcs[0].tags.insert("owner".into(), "alice".into());
+    }
+    let plan = with(r#"tags = { team = "ml" }"#);
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let updated: Vec<_> = actions(&cs);
+    assert_eq!(updated.len(), 13, "every tagged resource: {updated:?}");
+    assert!(cs.nodes.iter().all(|n| matches!(
+        &n.op,
+        Op::SetTags { remove, set, .. } if remove == &["cost".to_string()] && set.get("sagevpc:tags").map(String::as_str) == Some("team")
+    )));
+    let vpc = cs
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "vpc.main")
+        .unwrap();
+    assert_eq!(
+        vpc.after.as_ref().unwrap()["tags.cost"],
+        serde_json::Value::Null
+    );
+    assert!(
+        vpc.reasons[0].starts_with("differs from the plan"),
+        "{:?}",
+        vpc.reasons
+    );
+    converge(&cloud, &plan).await;
+    {
+        let w = cloud.world.lock().unwrap();
+        assert!(!w.vpcs[0].tags.contains_key("cost"));
+        assert_eq!(
+            w.vpcs[0].tags.get("owner").map(String::as_str),
+            Some("alice")
+        );
+        assert_eq!(w.vpcs[0].tags.get("team").map(String::as_str), Some("ml"));
+    }
+    // No extra tags at all: the record goes too, the hand-made tag stays.
+    converge(&cloud, &with("")).await;
+    let w = cloud.world.lock().unwrap();
+    assert!(!w.vpcs[0].tags.contains_key("team"));
+    assert!(!w.vpcs[0].tags.contains_key("sagevpc:tags"));
+    assert_eq!(
+        w.vpcs[0].tags.get("owner").map(String::as_str),
+        Some("alice")
+    );
+}
+
+#[tokio::test]
 async fn a_studio_domain_blocks_deleting_the_network_it_uses() {
     use crate::observe::StudioDomain;
     let cloud = Arc::new(FakeCloud::default());

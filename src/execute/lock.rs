@@ -37,9 +37,9 @@ pub const TAG_OWNER: &str = "sagevpc:lock-owner";
 /// It must exceed an emulator's window between its duplicate check and its insert of a
 /// concurrent create. Measured on LocalStack 4.13.1, four creates of one name at once:
 /// two or more succeeded in 24 of 40 tries with RSA keys (key generation sits in the
-/// window), 2 of 40 with ed25519 keys (only a thread switch does); the window is then a
-/// few of the interpreter's 5 ms switch intervals, far below this.
-pub const CONFIRM_SETTLE: Duration = Duration::from_millis(100);
+/// window), 6 of 150 with ed25519 keys (only a thread switch does), and then the winners'
+/// answers came at most 4.8 ms apart: this is ten times that.
+pub const CONFIRM_SETTLE: Duration = Duration::from_millis(50);
 
 pub fn lock_name(plan: &str) -> String {
     format!("sagevpc-lock-{plan}")
@@ -198,7 +198,14 @@ impl PlanLock {
 
     pub async fn release(self) {
         self.heartbeat.abort();
-        if let Err(e) = self.ec2.delete_lock_key(&self.id, &self.name).await {
+        // While the lease is held no other run can have replaced the key pair, so the
+        // name is exact (one call); otherwise delete by id and check.
+        let released = if self.ec2.fence.check().is_ok() {
+            self.ec2.delete_lock_key_by_name(&self.name).await
+        } else {
+            self.ec2.delete_lock_key(&self.id, &self.name).await
+        };
+        if let Err(e) = released {
             tracing::warn!(error = %e, "releasing the apply lock failed; it expires by itself");
         }
         self.ec2.fence.disarm();

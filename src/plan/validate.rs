@@ -334,8 +334,25 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
                 format!("tags.{k}"),
                 "tag keys are 1-128 characters and values at most 256",
             );
+        } else if k.contains(',') {
+            ctx.err(
+                v.span(),
+                format!("tags.{k}"),
+                "tag keys may not contain ',' (sagevpc lists the plan's tag keys in its sagevpc:tags tag)",
+            );
         } else {
             tags.insert(k.clone(), v.get_ref().clone());
+        }
+    }
+    // The keys are recorded, comma-separated, in one tag value (at most 256 characters).
+    let listed = tags.keys().map(String::len).sum::<usize>() + tags.len().saturating_sub(1);
+    if listed > 256 {
+        if let Some(v) = raw.tags.values().next() {
+            ctx.err(
+                v.span(),
+                "tags",
+                format!("the plan's tag keys take {listed} characters together (with a comma between each); at most 256 fit in the sagevpc:tags tag that records them"),
+            );
         }
     }
 
