@@ -1304,7 +1304,7 @@ async fn drift_route_table_removed_from_the_gateway_endpoint_is_added_back() {
         .route_table_id()
         .expect("rt id")
         .to_string();
-    assert_eq!(gw.route_table_ids(), [rt.clone()]);
+    assert_eq!(gw.route_table_ids(), std::slice::from_ref(&rt));
     s.c.modify_vpc_endpoint()
         .vpc_endpoint_id(&id)
         .remove_route_table_ids(&rt)
