@@ -74,6 +74,7 @@ ACCESS_KEY, SECRET_KEY = "test", "test"
 TARGET_NOOP_CALLS = 20
 TARGET_NOOP_WALL_S = 2.0
 TARGET_APPLY_RATIO = 1.3
+PARALLELISM = 32  # sagevpc's default --parallelism (src/cli.rs)
 TARGET_RSS_MB = 100.0
 TARGET_CFN_RATIO = 1.0
 
@@ -780,7 +781,7 @@ def write_report(res, path):
       "read, the lock and the re-read). **measured chain**: sagevpc's `stats: execute measured critical path`, the longest "
       "dependency chain with each node at its real duration (injected latency plus LocalStack's own time, retries and waits; "
       "not time queued for a slot): no scheduler can beat it, so `execute/measured` is the executor's own overhead.")
-    w(f"* **throughput floor**: `nodes × {L * 1000:.0f} ms / parallelism (10)`: no executor limited to 10 calls in flight can beat it.")
+    w(f"* **throughput floor**: `nodes × {L * 1000:.0f} ms / parallelism ({PARALLELISM}, the default)`: no executor limited to {PARALLELISM} calls in flight can beat it.")
     w("* **calls**: sagevpc's own `--stats` count (each page and retry counts); the proxy's count is shown where it differs.")
     w("* **CPU s**: user + system time of the sagevpc process (debug build).")
     w("* **peak RSS**: maximum resident set of the sagevpc process itself, from `/usr/bin/time -f %M` (GNU time execs it from its "
@@ -799,7 +800,7 @@ def write_report(res, path):
             if p["proxy_calls_total"] is not None and p["proxy_calls_total"] != p["calls_total"]:
                 calls += f" [proxy {fmt(p['proxy_calls_total'], 0)}]"
             cp = f"{fmt(p['cp_calls'], 0)} / {fmt(p['cp_waits'], 0)}" if p["cp_calls"] is not None else "–"
-            floor = p["nodes"] * L / 10 if p["nodes"] else None
+            floor = p["nodes"] * L / PARALLELISM if p["nodes"] else None
             w(f"| {plan} | {phase.replace('_', ' ')} | {'yes' if p['all_ok'] else '**NO**'} | {calls} | "
               f"{p['wall_s']:.2f} ({p['wall_s_min_max'][0]:.2f}–{p['wall_s_min_max'][1]:.2f}) | {cp} | {fmt(p['bound_s'])} | "
               f"{fmt(p['ratio'])} | {fmt(p.get('exec_s'))} | {fmt(p.get('exec_ratio'))} | {fmt(p.get('measured_cp_s'))} | "
@@ -927,7 +928,7 @@ def write_report(res, path):
             w("| variant | apply wall s | apply execute s | apply execute/bound | apply execute/measured chain | destroy wall s | destroy execute s |")
             w("|---|---|---|---|---|---|---|")
             if lg.get("cold_apply") and lg.get("destroy"):
-                w(f"| large plan, parallelism 10, {L * 1000:.0f} ms latency (median above) | {lg['cold_apply']['wall_s']:.2f} | "
+                w(f"| large plan, parallelism {PARALLELISM}, {L * 1000:.0f} ms latency (median above) | {lg['cold_apply']['wall_s']:.2f} | "
                   f"{fmt(lg['cold_apply']['phases_s'].get('execute'))} | {fmt(lg['cold_apply'].get('exec_ratio'))} | "
                   f"{fmt(lg['cold_apply'].get('exec_vs_measured'))} | {lg['destroy']['wall_s']:.2f} | {fmt(lg['destroy']['phases_s'].get('execute'))} |")
             for v in d["variants"]:
@@ -972,7 +973,7 @@ def write_diagnosis(w, res):
         rest = a["wall_s"] - sum(v for v in ph.values() if v)
         floor8 = a["bound_s"] + 8 * L
         w(f"| {plan} | {a['wall_s']:.2f} | {ex:.2f} | {a['wall_s'] - ex:.2f} ({parts} + {rest:.2f}) | {a['bound_s']:.2f} | "
-          f"{ex / a['bound_s']:.2f} | {floor8:.2f} | {floor8 / a['bound_s']:.2f} | {a['nodes'] * L / 10:.2f} |")
+          f"{ex / a['bound_s']:.2f} | {floor8:.2f} | {floor8 / a['bound_s']:.2f} | {a['nodes'] * L / PARALLELISM:.2f} |")
     w("")
     st, lg = s.get("standard", {}).get("cold_apply"), s.get("large", {}).get("cold_apply")
     if st:
@@ -981,11 +982,11 @@ def write_diagnosis(w, res):
           "twice and takes/releases a lock around the execution. The execute phase alone is "
           f"{(st['phases_s'].get('execute') or 0) / st['bound_s']:.2f}× the bound: the {st['cp_calls']:.0f} calls on the path "
           f"take about {(st['phases_s'].get('execute') or 0) / st['cp_calls'] * 1000:.0f} ms each instead of {L * 1000:.0f} ms "
-          "(LocalStack's and the proxy's own time with up to 11 calls in flight on a small machine), and up to 11 nodes "
-          "(3 associations, 2 rules, 6 endpoints) become ready at once for 10 slots.")
+          "(LocalStack's and the proxy's own time with up to 11 calls in flight on a small machine: the widest level, "
+          "3 associations, 2 rules and 6 endpoints, runs at once).")
     if lg:
         ex = lg["phases_s"].get("execute") or 0.0
-        line = (f"* **Large plan**: {lg['nodes']:.0f} nodes at parallelism 10 need at least {lg['nodes'] * L / 10:.2f} s "
+        line = (f"* **Large plan**: {lg['nodes']:.0f} nodes at parallelism {PARALLELISM} need at least {lg['nodes'] * L / PARALLELISM:.2f} s "
                 f"(throughput floor) against a bound of {lg['bound_s']:.2f} s: the bound assumes unlimited concurrency. "
                 f"The execute phase took {ex:.2f} s, {ex * 10 / lg['nodes'] * 1000:.0f} ms of slot time per node for "
                 f"{L * 1000:.0f} ms of injected latency.")
@@ -998,8 +999,8 @@ def write_diagnosis(w, res):
             line += (f" Without injected latency (no proxy) it still took {fmt(e0)} s ({n / (e0 or 1):.0f} calls/s): LocalStack (one "
                      f"Python process) and sagevpc itself (debug build: {var['nolat']['apply']['cpu_s']:.1f} s of CPU "
                      f"in that run, {lg['cpu_s'] / lg['calls_total'] * 1000:.1f} ms per API call in the large apply) share "
-                     f"{os.cpu_count()} CPUs (with the proxy too when latency is injected). Latency and this per-call cost add up at parallelism 10 "
-                     f"({fmt(e0)} + {lg['nodes'] * L / 10:.2f} = {(e0 or 0) + lg['nodes'] * L / 10:.2f} s vs {ex:.2f} s measured); "
+                     f"{os.cpu_count()} CPUs (with the proxy too when latency is injected). Latency and this per-call cost add up at parallelism {PARALLELISM} "
+                     f"({fmt(e0)} + {lg['nodes'] * L / PARALLELISM:.2f} = {(e0 or 0) + lg['nodes'] * L / PARALLELISM:.2f} s vs {ex:.2f} s measured); "
                      "more concurrency hides the latency part, only fewer calls or cheaper calls shrink the rest.")
         w(line)
         auth = lg["calls_by_op"].get("AuthorizeSecurityGroupIngress", 0)
@@ -1014,9 +1015,9 @@ def write_diagnosis(w, res):
           f"(injected latency plus LocalStack's own time) was {a['measured_cp_s']:.2f} s, {a['measured_cp_s'] / a['bound_s']:.1f}× "
           f"the nominal {a['bound_s']:.2f} s: a call on the path took {a['measured_cp_s'] / max(a['cp_calls'], 1) * 1000:.0f} ms, "
           f"not {L * 1000:.0f} ms. The execute phase took {ex:.2f} s = {ex / a['measured_cp_s']:.2f}× that chain; "
-          + ("what is left is the executor's own scheduling and queueing for the 10 slots."
+          + (f"what is left is the executor's own scheduling (and queueing for the {PARALLELISM} slots)."
              if plan == "standard" else
-             f"the rest is queueing: {a['nodes']:.0f} nodes through 10 slots (see the throughput floor)."))
+             f"the rest is queueing: {a['nodes']:.0f} nodes through {PARALLELISM} slots and LocalStack's own throughput (see the throughput floor and the variants)."))
     if "std_slow" in var and var["std_slow"]["apply"].get("exec_ratio") is not None:
         a = var["std_slow"]["apply"]
         w(f"* **At real-AWS latency**: with {a['latency_ms']:.0f} ms per call (the top of the range the issue gives for AWS) "
@@ -1164,8 +1165,8 @@ def main():
             try:
                 for i, (key, label, extra, px, lat, kind) in enumerate((
                     ("p64", f"large plan, --parallelism 64, {LATENCY_MS:.0f} ms latency", ["--parallelism", "64"], proxy, latency_s, "large"),
-                    ("nolat", "large plan, parallelism 10, no injected latency (LocalStack's own time)", [], None, 0.0, "large"),
-                    ("std_slow", f"standard plan, parallelism 10, {SLOW_LATENCY_MS:.0f} ms latency", [], slow, SLOW_LATENCY_MS / 1000, "standard"),
+                    ("nolat", f"large plan, parallelism {PARALLELISM}, no injected latency (LocalStack's own time)", [], None, 0.0, "large"),
+                    ("std_slow", f"standard plan, parallelism {PARALLELISM}, {SLOW_LATENCY_MS:.0f} ms latency", [], slow, SLOW_LATENCY_MS / 1000, "standard"),
                 )):
                     fresh()
                     name = f"bench-{run_id}-diag-{i}"

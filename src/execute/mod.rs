@@ -34,7 +34,7 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
-            parallelism: 10,
+            parallelism: 32,
             endpoint_timeout: Duration::from_secs(600),
             progress_interval: Duration::from_secs(10),
         }
