@@ -1186,7 +1186,8 @@ impl Ec2 {
         }
     }
 
-    /// Delete the lock key pair named `name` (only while this run's lease is held).
+    /// Delete the lock key pair named `name` (only while this run's lease is held, or
+    /// once it was checked to be ours).
     pub async fn delete_lock_key_by_name(&self, name: &str) -> Result<(), AwsError> {
         gone_ok(
             self.lock_client
@@ -1213,19 +1214,9 @@ impl Ec2 {
                 .map(|_| ())
                 .map_err(|e| AwsError::from_sdk("DeleteKeyPair", e)),
         )?;
-        if let Some((still, _)) = self.describe_lock_key(name).await? {
-            if still == id {
-                gone_ok(
-                    self.lock_client
-                        .delete_key_pair()
-                        .key_name(name)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| AwsError::from_sdk("DeleteKeyPair", e)),
-                )?;
-            }
+        match self.describe_lock_key(name).await? {
+            Some((still, _)) if still == id => self.delete_lock_key_by_name(name).await,
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
