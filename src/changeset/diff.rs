@@ -185,6 +185,31 @@ impl<'a> Builder<'a> {
         }
         (set, remove, before, after)
     }
+
+    /// Restore `addr`'s tags if they drifted: one SetTags node on `resource`; returns the
+    /// reason and the attributes before and after, or `None` when the tags match.
+    fn tag_update(
+        &mut self,
+        addr: &Address,
+        resource: IdRef,
+        observed: &Tags,
+    ) -> Option<(String, Attrs, Attrs)> {
+        let (set, remove, before, after) = self.tag_drift(addr, observed);
+        if set.is_empty() && remove.is_empty() {
+            return None;
+        }
+        let reason = self.tag_reason(&set, &remove);
+        self.node(
+            addr,
+            Op::SetTags {
+                resource,
+                set,
+                remove,
+            },
+            &[],
+        );
+        Some((reason, before, after))
+    }
 }
 
 /// Group owned resources of one kind by their logical key. Per key one is kept: the
@@ -338,22 +363,13 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             dns_nodes.push(n);
                         }
                     }
-                    let (set, remove, tb, ta) = b.tag_drift(&vpc_addr, &v.tags);
                     // DNS attributes of an owned VPC are always on in the plan: only
                     // a change by hand turns them off.
-                    let reason = b.tag_reason(&set, &remove);
-                    if !set.is_empty() || !remove.is_empty() {
+                    let mut reason = CHANGED_OUTSIDE.to_string();
+                    if let Some((r, tb, ta)) = b.tag_update(&vpc_addr, vpc_ref.clone(), &v.tags) {
+                        reason = r;
                         before.extend(tb);
                         after.extend(ta);
-                        b.node(
-                            &vpc_addr,
-                            Op::SetTags {
-                                resource: vpc_ref.clone(),
-                                set,
-                                remove,
-                            },
-                            &[],
-                        );
                     }
                     if before.is_empty() {
                         b.change(
@@ -492,37 +508,29 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     && s.availability_zone == spec.availability_zone =>
             {
                 subnet_refs.insert(key.clone(), IdRef::Id(s.id.clone()));
-                let (set, remove, tb, ta) = b.tag_drift(&addr, &s.tags);
-                if set.is_empty() && remove.is_empty() {
-                    b.change(
-                        addr,
-                        Action::NoOp,
-                        Some(s.id.clone()),
-                        vec![],
-                        None,
-                        None,
-                        vec![],
-                    );
-                } else {
-                    let reason = b.tag_reason(&set, &remove);
-                    b.node(
-                        &addr,
-                        Op::SetTags {
-                            resource: IdRef::Id(s.id.clone()),
-                            set,
-                            remove,
-                        },
-                        &[],
-                    );
-                    b.change(
-                        addr,
-                        Action::Update,
-                        Some(s.id.clone()),
-                        vec![reason],
-                        Some(tb),
-                        Some(ta),
-                        vec![],
-                    );
+                match b.tag_update(&addr, IdRef::Id(s.id.clone()), &s.tags) {
+                    None => {
+                        b.change(
+                            addr,
+                            Action::NoOp,
+                            Some(s.id.clone()),
+                            vec![],
+                            None,
+                            None,
+                            vec![],
+                        );
+                    }
+                    Some((reason, tb, ta)) => {
+                        b.change(
+                            addr,
+                            Action::Update,
+                            Some(s.id.clone()),
+                            vec![reason],
+                            Some(tb),
+                            Some(ta),
+                            vec![],
+                        );
+                    }
                 }
             }
             Some(s) => {
@@ -610,37 +618,29 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         match observed_rt {
             Some(rt) => {
                 rt_ref = Some(IdRef::Id(rt.id.clone()));
-                let (set, remove, tb, ta) = b.tag_drift(&rt_addr, &rt.tags);
-                if set.is_empty() && remove.is_empty() {
-                    b.change(
-                        rt_addr.clone(),
-                        Action::NoOp,
-                        Some(rt.id.clone()),
-                        vec![],
-                        None,
-                        None,
-                        vec![],
-                    );
-                } else {
-                    let reason = b.tag_reason(&set, &remove);
-                    b.node(
-                        &rt_addr,
-                        Op::SetTags {
-                            resource: IdRef::Id(rt.id.clone()),
-                            set,
-                            remove,
-                        },
-                        &[],
-                    );
-                    b.change(
-                        rt_addr.clone(),
-                        Action::Update,
-                        Some(rt.id.clone()),
-                        vec![reason],
-                        Some(tb),
-                        Some(ta),
-                        vec![],
-                    );
+                match b.tag_update(&rt_addr, IdRef::Id(rt.id.clone()), &rt.tags) {
+                    None => {
+                        b.change(
+                            rt_addr.clone(),
+                            Action::NoOp,
+                            Some(rt.id.clone()),
+                            vec![],
+                            None,
+                            None,
+                            vec![],
+                        );
+                    }
+                    Some((reason, tb, ta)) => {
+                        b.change(
+                            rt_addr.clone(),
+                            Action::Update,
+                            Some(rt.id.clone()),
+                            vec![reason],
+                            Some(tb),
+                            Some(ta),
+                            vec![],
+                        );
+                    }
                 }
             }
             None => {
@@ -779,37 +779,29 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         match existing {
             Some(g) if g.description == spec.description => {
                 sg_refs.insert(key.clone(), IdRef::Id(g.id.clone()));
-                let (set, remove, tb, ta) = b.tag_drift(&addr, &g.tags);
-                if set.is_empty() && remove.is_empty() {
-                    b.change(
-                        addr,
-                        Action::NoOp,
-                        Some(g.id.clone()),
-                        vec![],
-                        None,
-                        None,
-                        vec![],
-                    );
-                } else {
-                    let reason = b.tag_reason(&set, &remove);
-                    b.node(
-                        &addr,
-                        Op::SetTags {
-                            resource: IdRef::Id(g.id.clone()),
-                            set,
-                            remove,
-                        },
-                        &[],
-                    );
-                    b.change(
-                        addr,
-                        Action::Update,
-                        Some(g.id.clone()),
-                        vec![reason],
-                        Some(tb),
-                        Some(ta),
-                        vec![],
-                    );
+                match b.tag_update(&addr, IdRef::Id(g.id.clone()), &g.tags) {
+                    None => {
+                        b.change(
+                            addr,
+                            Action::NoOp,
+                            Some(g.id.clone()),
+                            vec![],
+                            None,
+                            None,
+                            vec![],
+                        );
+                    }
+                    Some((reason, tb, ta)) => {
+                        b.change(
+                            addr,
+                            Action::Update,
+                            Some(g.id.clone()),
+                            vec![reason],
+                            Some(tb),
+                            Some(ta),
+                            vec![],
+                        );
+                    }
                 }
             }
             other => {
@@ -1008,19 +1000,9 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                             .unwrap_or(&policy::default_full_access()),
                     )));
                 }
-                let (set, remove, tb, ta) = b.tag_drift(&addr, &e.tags);
-                if !set.is_empty() || !remove.is_empty() {
+                if let Some((_, tb, ta)) = b.tag_update(&addr, IdRef::Id(e.id.clone()), &e.tags) {
                     before.extend(tb);
                     after.extend(ta);
-                    b.node(
-                        &addr,
-                        Op::SetTags {
-                            resource: IdRef::Id(e.id.clone()),
-                            set,
-                            remove,
-                        },
-                        &[],
-                    );
                 }
                 if !add_rts.is_empty() || !remove_rts.is_empty() || policy_change.is_some() {
                     let n = b.node(
@@ -1820,36 +1802,19 @@ fn modify_interface(
                 .unwrap_or(&policy::default_full_access()),
         ))
     });
-    let (set, remove, tb, ta) = b.tag_drift(addr, &e.tags);
-    if !set.is_empty() || !remove.is_empty() {
+    if let Some((_, tb, ta)) = b.tag_update(addr, IdRef::Id(e.id.clone()), &e.tags) {
         before.extend(tb);
         after.extend(ta);
-        b.node(
-            addr,
-            Op::SetTags {
-                resource: IdRef::Id(e.id.clone()),
-                set,
-                remove,
-            },
-            &[],
-        );
     }
+    let (late, add_subnets): (Vec<IdRef>, Vec<IdRef>) = add_subnets
+        .into_iter()
+        .partition(|r| matches!(r, IdRef::Node(n) if b.late_subnets.contains(n)));
     let needs_modify = !add_subnets.is_empty()
         || !remove_subnets.is_empty()
         || !add_sgs.is_empty()
         || !remove_sgs.is_empty()
         || private_dns.is_some()
         || policy.is_some();
-    let (late, add_subnets): (Vec<IdRef>, Vec<IdRef>) = add_subnets
-        .into_iter()
-        .partition(|r| matches!(r, IdRef::Node(n) if b.late_subnets.contains(n)));
-    let needs_modify = needs_modify
-        && !(add_subnets.is_empty()
-            && remove_subnets.is_empty()
-            && add_sgs.is_empty()
-            && remove_sgs.is_empty()
-            && private_dns.is_none()
-            && policy.is_none());
     let n = needs_modify.then(|| {
         b.node(
             addr,
