@@ -210,6 +210,31 @@ impl<'a> Builder<'a> {
         );
         Some((reason, before, after))
     }
+
+    /// The change of an existing resource whose only in-place attribute is its tags:
+    /// no-op, or an update that restores them.
+    fn tags_only(&mut self, addr: Address, id: &str, observed: &Tags) {
+        match self.tag_update(&addr, IdRef::Id(id.to_string()), observed) {
+            None => self.change(
+                addr,
+                Action::NoOp,
+                Some(id.to_string()),
+                vec![],
+                None,
+                None,
+                vec![],
+            ),
+            Some((reason, tb, ta)) => self.change(
+                addr,
+                Action::Update,
+                Some(id.to_string()),
+                vec![reason],
+                Some(tb),
+                Some(ta),
+                vec![],
+            ),
+        }
+    }
 }
 
 /// Group owned resources of one kind by their logical key. Per key one is kept: the
@@ -508,30 +533,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
                     && s.availability_zone == spec.availability_zone =>
             {
                 subnet_refs.insert(key.clone(), IdRef::Id(s.id.clone()));
-                match b.tag_update(&addr, IdRef::Id(s.id.clone()), &s.tags) {
-                    None => {
-                        b.change(
-                            addr,
-                            Action::NoOp,
-                            Some(s.id.clone()),
-                            vec![],
-                            None,
-                            None,
-                            vec![],
-                        );
-                    }
-                    Some((reason, tb, ta)) => {
-                        b.change(
-                            addr,
-                            Action::Update,
-                            Some(s.id.clone()),
-                            vec![reason],
-                            Some(tb),
-                            Some(ta),
-                            vec![],
-                        );
-                    }
-                }
+                b.tags_only(addr, &s.id, &s.tags);
             }
             Some(s) => {
                 let mut paths = Vec::new();
@@ -618,30 +620,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         match observed_rt {
             Some(rt) => {
                 rt_ref = Some(IdRef::Id(rt.id.clone()));
-                match b.tag_update(&rt_addr, IdRef::Id(rt.id.clone()), &rt.tags) {
-                    None => {
-                        b.change(
-                            rt_addr.clone(),
-                            Action::NoOp,
-                            Some(rt.id.clone()),
-                            vec![],
-                            None,
-                            None,
-                            vec![],
-                        );
-                    }
-                    Some((reason, tb, ta)) => {
-                        b.change(
-                            rt_addr.clone(),
-                            Action::Update,
-                            Some(rt.id.clone()),
-                            vec![reason],
-                            Some(tb),
-                            Some(ta),
-                            vec![],
-                        );
-                    }
-                }
+                b.tags_only(rt_addr.clone(), &rt.id, &rt.tags);
             }
             None => {
                 let tags = b.tags(&rt_addr);
@@ -779,30 +758,7 @@ fn diff_mode(plan: &Plan, obs: &Observed, destroying: bool) -> Result<Changeset,
         match existing {
             Some(g) if g.description == spec.description => {
                 sg_refs.insert(key.clone(), IdRef::Id(g.id.clone()));
-                match b.tag_update(&addr, IdRef::Id(g.id.clone()), &g.tags) {
-                    None => {
-                        b.change(
-                            addr,
-                            Action::NoOp,
-                            Some(g.id.clone()),
-                            vec![],
-                            None,
-                            None,
-                            vec![],
-                        );
-                    }
-                    Some((reason, tb, ta)) => {
-                        b.change(
-                            addr,
-                            Action::Update,
-                            Some(g.id.clone()),
-                            vec![reason],
-                            Some(tb),
-                            Some(ta),
-                            vec![],
-                        );
-                    }
-                }
+                b.tags_only(addr, &g.id, &g.tags);
             }
             other => {
                 // AWS cannot change a group's description or reuse its name in a VPC: a
