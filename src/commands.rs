@@ -5,12 +5,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aws::{self, Connection, Ec2, SageMaker};
+use crate::aws::{self, Aws, Connection};
 use crate::changeset::saved::{sha256_hex, SavedPlan, SAVED_KIND, SAVED_VERSION};
 use crate::changeset::{self, Changeset};
 use crate::cli::{ApplyArgs, Cli, Command, Output, PlanArgs};
 use crate::execute::lock::{lock_name, PlanLock};
-use crate::execute::{self, AwsBackend, ExecOptions};
+use crate::execute::{self, CloudBackend, ExecOptions};
 use crate::observe::{self, Observed};
 use crate::plan::Plan;
 use crate::render::{self, Progress};
@@ -41,7 +41,7 @@ impl Timings {
     }
 }
 
-fn print_stats(cli: &Cli, ec2: &Ec2, t: &Timings) {
+fn print_stats(cli: &Cli, ec2: &Aws, t: &Timings) {
     if !cli.stats {
         return;
     }
@@ -72,7 +72,7 @@ fn load(path: &std::path::Path) -> Result<Plan, String> {
     })
 }
 
-async fn connect(cli: &Cli, plan: &Plan) -> (Ec2, SageMaker) {
+async fn connect(cli: &Cli, plan: &Plan) -> Aws {
     let conf = aws::load_config(&Connection {
         region: plan.region.clone(),
         profile: cli.profile.clone(),
@@ -80,13 +80,12 @@ async fn connect(cli: &Cli, plan: &Plan) -> (Ec2, SageMaker) {
         max_attempts: cli.max_attempts,
     })
     .await;
-    let mut ec2 = Ec2::new(&conf, cli.endpoint_url.as_deref());
-    ec2.limits = crate::aws::ec2::Limits {
+    let mut aws = Aws::new(&conf, cli.endpoint_url.as_deref());
+    aws.limits = crate::aws::Limits {
         not_found_window: Duration::from_secs(cli.not_found_timeout),
         dependency_window: Duration::from_secs(cli.dependency_timeout),
     };
-    let sm = SageMaker::new(&conf, cli.endpoint_url.as_deref(), ec2.calls.clone());
-    (ec2, sm)
+    aws
 }
 
 /// Refuse a changeset that deletes a subnet, security group or VPC a SageMaker Studio
@@ -95,13 +94,13 @@ async fn connect(cli: &Cli, plan: &Plan) -> (Ec2, SageMaker) {
 /// A caller that cannot read SageMaker (no permission, an emulator without it) is warned
 /// and the plan goes ahead.
 async fn studio_check(
-    sm: &SageMaker,
+    sm: &Aws,
     plan: &Plan,
     obs: &Observed,
     cs: &Changeset,
     t: &mut Timings,
 ) -> Result<(), String> {
-    let Some(vpc) = obs.vpc.as_ref().filter(|_| cs.deletes_network()) else {
+    let Some(vpc) = obs.vpc_of(plan).filter(|_| cs.deletes_network()) else {
         return Ok(());
     };
     let t0 = Instant::now();
@@ -131,7 +130,7 @@ async fn studio_check(
 }
 
 async fn read_and_diff(
-    (ec2, sm): (&Ec2, &SageMaker),
+    ec2: &Aws,
     plan: &Plan,
     destroy: bool,
     t: &mut Timings,
@@ -155,7 +154,7 @@ async fn read_and_diff(
         )
     })?;
     t.add("diff", t1);
-    studio_check(sm, plan, &obs, &cs, t).await?;
+    studio_check(ec2, plan, &obs, &cs, t).await?;
     Ok((obs, cs))
 }
 
@@ -182,9 +181,9 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
 
 async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<u8, String> {
     let plan = load(&args.plan)?;
-    let (ec2, sm) = connect(cli, &plan).await;
+    let ec2 = connect(cli, &plan).await;
     let mut t = Timings::new();
-    let result = read_and_diff((&ec2, &sm), &plan, false, &mut t).await;
+    let result = read_and_diff(&ec2, &plan, false, &mut t).await;
     print_stats(cli, &ec2, &t);
     let (obs, cs) = result?;
     if let Some(out) = &args.out {
@@ -258,9 +257,9 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
         .map(|s| s.plan_file.clone())
         .unwrap_or_else(|| args.plan.clone());
     let plan = load(&plan_path)?;
-    let (ec2, sm) = connect(cli, &plan).await;
+    let ec2 = connect(cli, &plan).await;
     let mut t = Timings::new();
-    let result = read_and_diff((&ec2, &sm), &plan, destroy, &mut t).await;
+    let result = read_and_diff(&ec2, &plan, destroy, &mut t).await;
     let (obs, fresh) = match result {
         Ok(x) => x,
         Err(e) => {
@@ -393,7 +392,10 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
         endpoint_timeout: Duration::from_secs(args.endpoint_timeout),
         ..ExecOptions::default()
     };
-    let backend = Arc::new(AwsBackend::new(ec2.clone(), opts.endpoint_timeout));
+    let backend = Arc::new(CloudBackend::new(
+        Arc::new(ec2.clone()),
+        opts.endpoint_timeout,
+    ));
     let t2 = Instant::now();
     let progress = Progress::stdout();
     let report = execute::execute(&cs, backend, &opts, &progress).await;
@@ -420,7 +422,7 @@ async fn apply_cmd(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<u8, Str
     } else {
         let mut msg = String::new();
         for e in &report.errors {
-            msg.push_str(&format!("error: {}: {}\n", e.address, e.message));
+            msg.push_str(&format!("error: {e}\n"));
             if let Some(h) = &e.hint {
                 msg.push_str(&format!("hint: {h}\n"));
             }

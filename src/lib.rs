@@ -12,6 +12,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod render;
+pub mod resources;
 
 pub use commands::run;
 

@@ -16,48 +16,7 @@ pub const TAG_MANAGED: &str = "sagevpc:tags";
 /// AWS's display name tag.
 pub const TAG_NAME: &str = "Name";
 
-/// The kinds of resource sagevpc manages. Order is dependency order for creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Vpc,
-    Subnet,
-    RouteTable,
-    RouteTableAssociation,
-    SecurityGroup,
-    SecurityGroupRule,
-    GatewayEndpoint,
-    InterfaceEndpoint,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Vpc => "vpc",
-            Kind::Subnet => "subnet",
-            Kind::RouteTable => "route_table",
-            Kind::RouteTableAssociation => "route_table_association",
-            Kind::SecurityGroup => "security_group",
-            Kind::SecurityGroupRule => "security_group_rule",
-            Kind::GatewayEndpoint => "gateway_endpoint",
-            Kind::InterfaceEndpoint => "interface_endpoint",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "vpc" => Kind::Vpc,
-            "subnet" => Kind::Subnet,
-            "route_table" => Kind::RouteTable,
-            "route_table_association" => Kind::RouteTableAssociation,
-            "security_group" => Kind::SecurityGroup,
-            "security_group_rule" => Kind::SecurityGroupRule,
-            "gateway_endpoint" => Kind::GatewayEndpoint,
-            "interface_endpoint" => Kind::InterfaceEndpoint,
-            _ => return None,
-        })
-    }
-}
+pub use crate::resources::Kind;
 
 /// A resource's identity inside a plan: kind plus logical key, e.g. `subnet.private-a`.
 /// It is also the value of the `sagevpc:key` tag.
@@ -230,4 +189,54 @@ impl Rule {
 /// Name tag value for a resource of a plan.
 pub fn name_tag(plan: &str, addr: &Address) -> String {
     format!("{plan}-{}", addr.key)
+}
+
+pub mod rules_serde {
+    //! Observed rules are serialised (saved plans fingerprint them) as their keys plus
+    //! the structured form.
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Direction, Peer, Protocol, Rule};
+
+    #[derive(Serialize, Deserialize)]
+    struct R {
+        direction: Direction,
+        protocol: Protocol,
+        ports: Option<(i32, i32)>,
+        peer: String,
+    }
+
+    pub fn serialize<S: Serializer>(rules: &[Rule], s: S) -> Result<S::Ok, S::Error> {
+        rules
+            .iter()
+            .map(|r| R {
+                direction: r.direction,
+                protocol: r.protocol,
+                ports: r.ports,
+                peer: match &r.peer {
+                    Peer::Cidr(n) => n.to_string(),
+                    other => format!("group:{other}"),
+                },
+            })
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
+        let v = Vec::<R>::deserialize(d)?;
+        v.into_iter()
+            .map(|r| {
+                let peer = match r.peer.strip_prefix("group:") {
+                    Some(g) => Peer::ForeignGroup(g.to_string()),
+                    None => Peer::Cidr(r.peer.parse().map_err(serde::de::Error::custom)?),
+                };
+                Ok(Rule {
+                    direction: r.direction,
+                    protocol: r.protocol,
+                    ports: r.ports,
+                    peer,
+                })
+            })
+            .collect()
+    }
 }

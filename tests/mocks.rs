@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::error::ErrorMetadata;
 use aws_sdk_ec2::operation::create_subnet::{CreateSubnetError, CreateSubnetOutput};
 use aws_sdk_ec2::operation::delete_security_group::{
@@ -19,22 +20,55 @@ use aws_sdk_ec2::types::{
     VpcEndpointType,
 };
 use aws_sdk_ec2::Client;
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use sagevpc::aws::Ec2;
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use sagevpc::aws::Aws;
 use sagevpc::observe::Tags;
+use sagevpc::resources::endpoint::Api as _;
+use sagevpc::resources::security_group::Api as _;
+use sagevpc::resources::subnet::Api as _;
+use sagevpc::resources::vpc::Api as _;
 
 fn err_meta(code: &str, msg: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(msg).build()
 }
 
-macro_rules! client {
-    ($rules:expr) => {
-        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, $rules, |c| c.retry_config(
+/// An EC2 client answered by `rules` (built by hand: aws-smithy-mocks' own macro needs
+/// the SDK's `test-util` feature, which would make the test build compile the SDK again).
+fn ec2_client(rules: &[&Rule]) -> Client {
+    let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for r in rules {
+        mocks = mocks.with_rule(r);
+    }
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "mocks"))
+        .http_client(create_mock_http_client())
+        .interceptor(mocks)
+        .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(4)
                 .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5))
-        ))
+                .with_max_backoff(Duration::from_millis(5)),
+        )
+        .build();
+    Client::from_conf(conf)
+}
+
+/// The adapters over a mocked EC2 (SageMaker unused).
+fn aws(ec2: Client) -> Aws {
+    let sagemaker = aws_sdk_sagemaker::Client::from_conf(
+        aws_sdk_sagemaker::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build(),
+    );
+    Aws::from_clients(ec2, sagemaker)
+}
+
+macro_rules! client {
+    ([$($rule:expr),* $(,)?]) => {
+        aws(ec2_client(&[$($rule),*]))
     };
 }
 
@@ -61,7 +95,7 @@ async fn throttling_is_retried_with_backoff() {
                 .build()
         })
         .build();
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     let vpcs = ec2
         .describe_vpcs_by_plan("m")
         .await
@@ -79,7 +113,7 @@ async fn server_errors_are_retried() {
         .http_status(500, None)
         .output(|| DescribeVpcsOutput::builder().build())
         .build();
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     assert!(ec2.describe_vpcs_by_plan("m").await.unwrap().is_empty());
     assert_eq!(rule.num_calls(), 3);
 }
@@ -91,7 +125,7 @@ async fn retries_are_bounded() {
         .error(|| DescribeVpcsError::generic(err_meta("Throttling", "Rate exceeded")))
         .repeatedly()
         .build();
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     let e = ec2.describe_vpcs_by_plan("m").await.unwrap_err();
     assert_eq!(e.code.as_deref(), Some("Throttling"));
     assert_eq!(rule.num_calls(), 4, "max attempts");
@@ -114,7 +148,7 @@ async fn not_found_right_after_create_is_retried() {
                 .build()
         })
         .build();
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     let id = ec2
         .create_subnet("vpc-1", "us-east-1a", "10.0.0.0/24", &tags())
         .await
@@ -135,7 +169,7 @@ async fn errors_retrying_cannot_fix_fail_at_once_with_a_hint() {
         })
         .repeatedly()
         .build();
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     let e = ec2
         .create_subnet("vpc-1", "us-east-1a", "10.0.0.0/24", &tags())
         .await
@@ -158,7 +192,7 @@ async fn adopted_vpc_not_found_is_none() {
             "The vpc ID 'vpc-0123456789abcdef0' does not exist",
         ))
     });
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     assert_eq!(
         ec2.describe_vpc_by_id("vpc-0123456789abcdef0")
             .await
@@ -186,7 +220,7 @@ async fn endpoint_status_carries_last_error_and_missing_means_deleted() {
             )
             .build()
     });
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     let st = ec2
         .endpoint_statuses(&["vpce-1".to_string(), "vpce-2".to_string()])
         .await
@@ -237,7 +271,7 @@ async fn endpoint_delete_reports_per_item_failures() {
                 )
                 .build()
         });
-    let ec2 = Ec2::from_client(client!([&gone, &denied]));
+    let ec2 = client!([&gone, &denied]);
     ec2.delete_endpoint("vpce-gone")
         .await
         .expect("already gone is done");
@@ -258,7 +292,7 @@ async fn security_group_dependency_violation_is_retried_then_succeeds() {
         })
         .output(|| DeleteSecurityGroupOutput::builder().build())
         .build();
-    let ec2 = Ec2::from_client(client!([&rule]));
+    let ec2 = client!([&rule]);
     ec2.delete_security_group("sg-1").await.expect("retried");
     assert_eq!(rule.num_calls(), 2);
 }
@@ -275,7 +309,7 @@ async fn not_found_retry_window_is_bounded() {
         })
         .repeatedly()
         .build();
-    let mut ec2 = Ec2::from_client(client!([&rule]));
+    let mut ec2 = client!([&rule]);
     ec2.limits.not_found_window = Duration::from_millis(600);
     let started = std::time::Instant::now();
     let e = ec2
@@ -303,7 +337,7 @@ async fn a_lost_lease_refuses_mutating_calls_but_not_reads() {
         .times(2)
         .build();
     let read = mock!(Client::describe_vpcs).then_output(|| DescribeVpcsOutput::builder().build());
-    let ec2 = Ec2::from_client(client!([&create, &read]));
+    let ec2 = client!([&create, &read]);
 
     // Held lease: the create goes out.
     ec2.fence
@@ -358,7 +392,7 @@ async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
     let delete = mock!(Client::delete_key_pair).then_output(|| {
         aws_sdk_ec2::operation::delete_key_pair::DeleteKeyPairOutput::builder().build()
     });
-    let ec2 = Ec2::from_client(client!([&create, &describe, &delete]));
+    let ec2 = client!([&create, &describe, &delete]);
     let lock = PlanLock::acquire(
         &ec2,
         "m",
@@ -380,7 +414,7 @@ async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
 
     // The same read-back showing our id confirms the lock.
     let mine = mock!(Client::describe_key_pairs).then_output(|| lock_key_is("key-ours"));
-    let ec2 = Ec2::from_client(client!([&create, &mine, &delete]));
+    let ec2 = client!([&create, &mine, &delete]);
     let lock = PlanLock::acquire(
         &ec2,
         "m",

@@ -1,8 +1,14 @@
 //! The only place that touches the AWS SDK. Adapters take and return the tool's own
-//! types; SDK types never leave this module.
+//! types; SDK types never leave this module. One [`Aws`] holds a client per service;
+//! each kind's calls are implemented in `aws/<service>/<kind>.rs`, as that kind's `Api`
+//! trait (`src/resources/<kind>.rs`).
+//!
+//! What every call shares is here: configuration, the error type, the call counter, the
+//! lease fence, and the three retry helpers (`retry_not_found`, `gone_ok`,
+//! `retry_dependency`).
 
-pub mod ec2;
-pub mod sagemaker;
+mod ec2;
+mod sagemaker;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,9 +19,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-
-pub use ec2::Ec2;
-pub use sagemaker::SageMaker;
 
 use aws_sdk_ec2::config::{Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -76,6 +79,11 @@ impl AwsError {
         }
     }
 
+    /// A response without the id it should carry.
+    pub fn missing(operation: &'static str, what: &str) -> Self {
+        AwsError::new(operation, None, format!("response carried no {what}"))
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.code
             .as_deref()
@@ -134,6 +142,209 @@ impl fmt::Display for AwsError {
 }
 
 impl std::error::Error for AwsError {}
+
+/// The API operation a request builder sends, from its type name:
+/// `…::CreateSubnetFluentBuilder` is `CreateSubnet`, `…::DescribeVpcsPaginator` is
+/// `DescribeVpcs`. Operation names are never typed by hand.
+pub(crate) fn op_name<B>(_: &B) -> &'static str {
+    let full = std::any::type_name::<B>();
+    let last = full.rsplit("::").next().unwrap_or(full);
+    last.strip_suffix("FluentBuilder")
+        .or_else(|| last.strip_suffix("Paginator"))
+        .unwrap_or(last)
+}
+
+/// Send a request, naming its operation in the error.
+macro_rules! send {
+    ($req:expr) => {{
+        let req = $req;
+        let op = $crate::aws::op_name(&req);
+        req.send()
+            .await
+            .map_err(|e| $crate::aws::AwsError::from_sdk(op, e))
+    }};
+}
+
+/// Every page of a paginated request.
+macro_rules! pages {
+    ($paginator:expr) => {{
+        let p = $paginator;
+        let op = $crate::aws::op_name(&p);
+        let pages: Vec<_> = p.send().collect().await;
+        pages
+            .into_iter()
+            .map(|r| r.map_err(|e| $crate::aws::AwsError::from_sdk(op, e)))
+            .collect::<Result<Vec<_>, $crate::aws::AwsError>>()
+    }};
+}
+pub(crate) use {pages, send};
+
+/// Bounds of the adapters' own retry loops (the SDK's retries are bounded by
+/// `--max-attempts`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long `*.NotFound` is retried for a call that refers to a just-created id.
+    pub not_found_window: Duration,
+    /// How long a delete answered `DependencyViolation` is retried (ENIs of a deleted
+    /// endpoint take a while to go away).
+    pub dependency_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            not_found_window: Duration::from_secs(30),
+            dependency_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Retry a call that refers to an id AWS may not see yet (eventual consistency right
+/// after a create): `*.NotFound` is retried with backoff and jitter for up to `window`.
+pub(crate) async fn retry_not_found<T, F, Fut>(window: Duration, mut f: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let start = tokio::time::Instant::now();
+    loop {
+        match f().await {
+            Err(e) if e.is_not_found() && start.elapsed() < window => {
+                tracing::debug!(error = %e, "retrying after NotFound (eventual consistency)");
+                let jitter = Duration::from_millis(rand::random::<u64>() % 100);
+                tokio::time::sleep(delay + jitter).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A delete of something already gone counts as done (idempotent re-runs).
+pub(crate) fn gone_ok(r: Result<(), AwsError>) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+/// A delete that AWS refuses while dependants are still going away
+/// (`DependencyViolation`) is retried with backoff for up to `window`; one of something
+/// already gone is done.
+pub(crate) async fn retry_dependency<F, Fut>(window: Duration, mut f: F) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), AwsError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        match gone_ok(f().await) {
+            Err(e)
+                if e.code.as_deref() == Some("DependencyViolation")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Every AWS client of a run. Mutating calls pass the [`Fence`]; the apply lock's own
+/// calls use a client without it (the lock is what arms the fence).
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) ec2_lock: aws_sdk_ec2::Client,
+    pub(crate) sagemaker: aws_sdk_sagemaker::Client,
+    pub calls: CallCounter,
+    pub fence: Fence,
+    pub limits: Limits,
+}
+
+impl Aws {
+    /// Clients for `config`'s region and credentials; `endpoint_url` is `--endpoint-url`
+    /// (see [`endpoint_for`]).
+    pub fn new(config: &aws_config::SdkConfig, endpoint_url: Option<&str>) -> Aws {
+        let calls = CallCounter::default();
+        let fence = Fence::default();
+        let mut ec2 =
+            aws_sdk_ec2::config::Builder::from(config).interceptor(CountCalls(calls.clone()));
+        if let Some(u) = endpoint_for(endpoint_url, "EC2") {
+            ec2 = ec2.endpoint_url(u);
+        }
+        let lock_conf = ec2.build();
+        let ec2_conf = lock_conf
+            .to_builder()
+            .interceptor(FenceCalls(fence.clone()))
+            .build();
+        let mut sm = aws_sdk_sagemaker::config::Builder::from(config)
+            .interceptor(CountCalls(calls.clone()))
+            .interceptor(FenceCalls(fence.clone()));
+        if let Some(u) = endpoint_for(endpoint_url, "SAGEMAKER") {
+            sm = sm.endpoint_url(u);
+        }
+        Aws {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2_conf),
+            ec2_lock: aws_sdk_ec2::Client::from_conf(lock_conf),
+            sagemaker: aws_sdk_sagemaker::Client::from_conf(sm.build()),
+            calls,
+            fence,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Wrap pre-built clients (tests with aws-smithy-mocks): EC2 fenced like `new`, and
+    /// used for the lock's calls too.
+    pub fn from_clients(ec2: aws_sdk_ec2::Client, sagemaker: aws_sdk_sagemaker::Client) -> Aws {
+        let fence = Fence::default();
+        let fenced = ec2
+            .config()
+            .to_builder()
+            .interceptor(FenceCalls(fence.clone()))
+            .build();
+        Aws {
+            ec2: aws_sdk_ec2::Client::from_conf(fenced),
+            ec2_lock: ec2,
+            sagemaker,
+            calls: CallCounter::default(),
+            fence,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl crate::resources::Guard for Aws {
+    fn may_write(&self) -> Result<(), String> {
+        self.fence.check()
+    }
+}
+
+/// Refuses every attempt of a mutating call while the apply lock's lease is not held
+/// (see [`Fence`]). Checked right before the request is transmitted.
+#[derive(Debug)]
+struct FenceCalls(Fence);
+
+impl Intercept for FenceCalls {
+    fn name(&self) -> &'static str {
+        "sagevpc-lease-fence"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        match cfg.load::<Metadata>() {
+            Some(m) if !is_read_only(m.name()) => self.0.check().map_err(BoxError::from),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// API calls made, by operation (each page and each retry attempt counts).
 #[derive(Debug, Clone, Default)]

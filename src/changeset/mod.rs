@@ -1,19 +1,26 @@
 //! Stage 3: the changeset. `diff` is a pure, synchronous function of the plan and the
 //! observed state; it decides everything. The executor only performs the nodes in
 //! dependency order and fills in ids produced by earlier nodes.
+//!
+//! The generic part of the diff lives in [`engine`]; what is particular to a kind of
+//! resource lives in that kind's unit under `src/resources/`.
 
-mod diff;
+mod engine;
 pub mod saved;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{Address, Direction, Protocol};
-use crate::observe::{EndpointType, StudioDomain, Tags};
+use crate::model::{Address, Kind};
+use crate::observe::StudioDomain;
+pub use crate::resources::Op;
 
-pub use diff::{destroy, diff, DiffError};
+pub use engine::{
+    client_token, compact, destroy, diff, Cx, DiffError, Home, Matched, Replacement,
+    CHANGED_OUTSIDE, DESTROYED, DIFFERS, NOT_IN_PLAN,
+};
 
 /// What happens to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -62,199 +69,13 @@ pub enum IdRef {
     Node(usize),
 }
 
-/// A security-group permission as the executor sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleOp {
-    pub direction: Direction,
-    pub protocol: Protocol,
-    pub ports: (Option<i32>, Option<i32>),
-    pub cidr: Option<String>,
-    pub group: Option<IdRef>,
-}
-
-/// One API-level step. Fully specified: the executor makes no decisions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    CreateVpc {
-        cidr: String,
-        tags: Tags,
-    },
-    SetVpcDns {
-        vpc: IdRef,
-        /// `true`: enableDnsHostnames; `false`: enableDnsSupport.
-        hostnames: bool,
-        value: bool,
-    },
-    CreateSubnet {
-        vpc: IdRef,
-        availability_zone: String,
-        cidr: String,
-        tags: Tags,
-    },
-    CreateRouteTable {
-        vpc: IdRef,
-        tags: Tags,
-        client_token: String,
-    },
-    AssociateRouteTable {
-        route_table: IdRef,
-        subnet: IdRef,
-    },
-    CreateSecurityGroup {
-        vpc: IdRef,
-        group_name: String,
-        description: String,
-        tags: Tags,
-    },
-    AuthorizeRule {
-        group: IdRef,
-        rule: RuleOp,
-    },
-    RevokeRule {
-        group: IdRef,
-        rule: RuleOp,
-    },
-    CreateEndpoint {
-        vpc: IdRef,
-        endpoint_type: EndpointType,
-        service_name: String,
-        subnets: Vec<IdRef>,
-        security_groups: Vec<IdRef>,
-        route_tables: Vec<IdRef>,
-        private_dns: Option<bool>,
-        policy: Option<String>,
-        tags: Tags,
-        client_token: String,
-    },
-    ModifyEndpoint {
-        endpoint: IdRef,
-        add_subnets: Vec<IdRef>,
-        remove_subnets: Vec<String>,
-        add_security_groups: Vec<IdRef>,
-        remove_security_groups: Vec<String>,
-        add_route_tables: Vec<IdRef>,
-        remove_route_tables: Vec<String>,
-        private_dns: Option<bool>,
-        /// `Some(None)`: reset to AWS's default policy.
-        policy: Option<Option<String>>,
-    },
-    SetTags {
-        resource: IdRef,
-        set: Tags,
-        remove: Vec<String>,
-    },
-    DisassociateRouteTable {
-        association_id: String,
-    },
-    DeleteEndpoint {
-        endpoint: String,
-    },
-    DeleteSecurityGroup {
-        group: String,
-    },
-    DeleteSubnet {
-        subnet: String,
-    },
-    DeleteRouteTable {
-        route_table: String,
-    },
-    DeleteVpc {
-        vpc: String,
-    },
-}
-
-impl Op {
-    /// Nodes whose output this op needs.
-    pub fn refs(&self) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut push = |r: &IdRef| {
-            if let IdRef::Node(n) = r {
-                out.push(*n);
-            }
-        };
+impl IdRef {
+    /// The id, once resolved.
+    pub fn id(&self) -> Option<&str> {
         match self {
-            Op::CreateVpc { .. }
-            | Op::DisassociateRouteTable { .. }
-            | Op::DeleteEndpoint { .. }
-            | Op::DeleteSecurityGroup { .. }
-            | Op::DeleteSubnet { .. }
-            | Op::DeleteRouteTable { .. }
-            | Op::DeleteVpc { .. } => {}
-            Op::SetVpcDns { vpc, .. }
-            | Op::CreateSubnet { vpc, .. }
-            | Op::CreateRouteTable { vpc, .. }
-            | Op::CreateSecurityGroup { vpc, .. } => push(vpc),
-            Op::AssociateRouteTable {
-                route_table,
-                subnet,
-            } => {
-                push(route_table);
-                push(subnet);
-            }
-            Op::AuthorizeRule { group, rule } | Op::RevokeRule { group, rule } => {
-                push(group);
-                if let Some(g) = &rule.group {
-                    push(g);
-                }
-            }
-            Op::CreateEndpoint {
-                vpc,
-                subnets,
-                security_groups,
-                route_tables,
-                ..
-            } => {
-                push(vpc);
-                subnets
-                    .iter()
-                    .chain(security_groups)
-                    .chain(route_tables)
-                    .for_each(&mut push);
-            }
-            Op::ModifyEndpoint {
-                endpoint,
-                add_subnets,
-                add_security_groups,
-                add_route_tables,
-                ..
-            } => {
-                push(endpoint);
-                add_subnets
-                    .iter()
-                    .chain(add_security_groups)
-                    .chain(add_route_tables)
-                    .for_each(&mut push);
-            }
-            Op::SetTags { resource, .. } => push(resource),
+            IdRef::Id(s) => Some(s),
+            IdRef::Node(_) => None,
         }
-        out
-    }
-
-    /// Whether the node's result is a new AWS id.
-    pub fn creates(&self) -> bool {
-        matches!(
-            self,
-            Op::CreateVpc { .. }
-                | Op::CreateSubnet { .. }
-                | Op::CreateRouteTable { .. }
-                | Op::AssociateRouteTable { .. }
-                | Op::CreateSecurityGroup { .. }
-                | Op::CreateEndpoint { .. }
-        )
-    }
-
-    pub fn is_delete(&self) -> bool {
-        matches!(
-            self,
-            Op::DisassociateRouteTable { .. }
-                | Op::DeleteEndpoint { .. }
-                | Op::DeleteSecurityGroup { .. }
-                | Op::DeleteSubnet { .. }
-                | Op::DeleteRouteTable { .. }
-                | Op::DeleteVpc { .. }
-                | Op::RevokeRule { .. }
-        )
     }
 }
 
@@ -282,6 +103,33 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+}
+
+impl Op {
+    /// Nodes whose output this op needs.
+    pub fn refs(&self) -> Vec<usize> {
+        let mut op = self.clone();
+        op.refs_mut()
+            .into_iter()
+            .filter_map(|r| match r {
+                IdRef::Node(n) => Some(*n),
+                IdRef::Id(_) => None,
+            })
+            .collect()
+    }
+
+    /// A copy with every node reference replaced by the id that node produced.
+    pub fn resolved(&self, ids: &[Option<String>]) -> Op {
+        let mut op = self.clone();
+        for r in op.refs_mut() {
+            if let IdRef::Node(n) = r {
+                if let Some(Some(id)) = ids.get(*n) {
+                    *r = IdRef::Id(id.clone());
+                }
+            }
+        }
+        op
+    }
 }
 
 impl Changeset {
@@ -325,8 +173,7 @@ impl Changeset {
                 users[d].push(i);
             }
         }
-        let mut ready: std::collections::VecDeque<usize> =
-            (0..n).filter(|&i| indeg[i] == 0).collect();
+        let mut ready: VecDeque<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(i) = ready.pop_front() {
             order.push(i);
@@ -347,22 +194,31 @@ impl Changeset {
         Ok(order)
     }
 
-    /// Longest chain of dependent nodes (in nodes), for the critical-path bound.
-    pub fn critical_path_len(&self) -> usize {
+    /// The longest chain of dependent nodes, each node costing `cost(node)`.
+    fn longest_chain<T, F>(&self, cost: F) -> T
+    where
+        T: Copy + Default + Ord + std::ops::Add<Output = T>,
+        F: Fn(&Node) -> T,
+    {
         let Ok(order) = self.topo_order() else {
-            return 0;
+            return T::default();
         };
-        let mut depth = vec![0usize; self.nodes.len()];
+        let mut best = vec![T::default(); self.nodes.len()];
         for i in order {
-            depth[i] = self.nodes[i]
+            let prev = self.nodes[i]
                 .deps
                 .iter()
-                .map(|&j| depth[j])
+                .map(|&j| best[j])
                 .max()
-                .unwrap_or(0)
-                + 1;
+                .unwrap_or_default();
+            best[i] = prev + cost(&self.nodes[i]);
         }
-        depth.into_iter().max().unwrap_or(0)
+        best.into_iter().max().unwrap_or_default()
+    }
+
+    /// Longest chain of dependent nodes (in nodes), for the critical-path bound.
+    pub fn critical_path_len(&self) -> usize {
+        self.longest_chain(|_| 1usize)
     }
 
     /// The longest dependency chain as (API calls, endpoint waits) on it. A node that
@@ -372,28 +228,15 @@ impl Changeset {
     /// per-call latency `L` and first-poll delay `W`, no executor finishes before
     /// `calls*L + waits*W`.
     pub fn critical_path(&self) -> (usize, usize) {
-        let Ok(order) = self.topo_order() else {
-            return (0, 0);
-        };
-        let cost = |op: &Op| -> (usize, usize) {
-            match op {
-                // A create whose response says `available` is not waited for.
-                Op::ModifyEndpoint { .. } | Op::DeleteEndpoint { .. } => (2, 1),
-                _ => (1, 0),
+        let cost = |n: &Node| {
+            if n.op.waits() {
+                Pair(2, 1)
+            } else {
+                Pair(1, 0)
             }
         };
-        let mut best = vec![(0usize, 0usize); self.nodes.len()];
-        for i in order {
-            let (c, w) = cost(&self.nodes[i].op);
-            let prev = self.nodes[i]
-                .deps
-                .iter()
-                .map(|&j| best[j])
-                .max()
-                .unwrap_or((0, 0));
-            best[i] = (prev.0 + c, prev.1 + w);
-        }
-        best.into_iter().max().unwrap_or((0, 0))
+        let Pair(c, w) = self.longest_chain(cost);
+        (c, w)
     }
 
     /// Check the graph: acyclic, and every id reference is also a dependency.
@@ -410,129 +253,24 @@ impl Changeset {
         }
         self.topo_order().map(|_| ())
     }
-}
 
-impl IdRef {
-    fn resolve(&mut self, ids: &[Option<String>]) {
-        if let IdRef::Node(n) = self {
-            if let Some(Some(id)) = ids.get(*n) {
-                *self = IdRef::Id(id.clone());
-            }
-        }
+    /// The deletes of a subnet, a security group or the VPC: what a SageMaker Studio
+    /// domain can block. (node, deleted id)
+    fn network_deletes(&self) -> impl Iterator<Item = (&Node, &str)> {
+        self.nodes.iter().filter_map(|n| {
+            let id = n.op.deletes()?;
+            matches!(
+                n.address.kind,
+                Kind::Subnet | Kind::SecurityGroup | Kind::Vpc
+            )
+            .then_some((n, id))
+        })
     }
 
-    /// The id, once resolved.
-    pub fn id(&self) -> Option<&str> {
-        match self {
-            IdRef::Id(s) => Some(s),
-            IdRef::Node(_) => None,
-        }
-    }
-}
-
-impl Op {
-    /// A copy with every node reference replaced by the id that node produced.
-    pub fn resolved(&self, ids: &[Option<String>]) -> Op {
-        let mut op = self.clone();
-        let r = |x: &mut IdRef| x.resolve(ids);
-        match &mut op {
-            Op::CreateVpc { .. }
-            | Op::DisassociateRouteTable { .. }
-            | Op::DeleteEndpoint { .. }
-            | Op::DeleteSecurityGroup { .. }
-            | Op::DeleteSubnet { .. }
-            | Op::DeleteRouteTable { .. }
-            | Op::DeleteVpc { .. } => {}
-            Op::SetVpcDns { vpc, .. }
-            | Op::CreateSubnet { vpc, .. }
-            | Op::CreateRouteTable { vpc, .. }
-            | Op::CreateSecurityGroup { vpc, .. } => r(vpc),
-            Op::AssociateRouteTable {
-                route_table,
-                subnet,
-            } => {
-                r(route_table);
-                r(subnet);
-            }
-            Op::AuthorizeRule { group, rule } | Op::RevokeRule { group, rule } => {
-                r(group);
-                if let Some(g) = &mut rule.group {
-                    r(g);
-                }
-            }
-            Op::CreateEndpoint {
-                vpc,
-                subnets,
-                security_groups,
-                route_tables,
-                ..
-            } => {
-                r(vpc);
-                subnets
-                    .iter_mut()
-                    .chain(security_groups.iter_mut())
-                    .chain(route_tables.iter_mut())
-                    .for_each(r);
-            }
-            Op::ModifyEndpoint {
-                endpoint,
-                add_subnets,
-                add_security_groups,
-                add_route_tables,
-                ..
-            } => {
-                r(endpoint);
-                add_subnets
-                    .iter_mut()
-                    .chain(add_security_groups.iter_mut())
-                    .chain(add_route_tables.iter_mut())
-                    .for_each(r);
-            }
-            Op::SetTags { resource, .. } => r(resource),
-        }
-        op
-    }
-
-    /// The AWS API operation this node calls.
-    pub fn api_name(&self) -> &'static str {
-        match self {
-            Op::CreateVpc { .. } => "CreateVpc",
-            Op::SetVpcDns { .. } => "ModifyVpcAttribute",
-            Op::CreateSubnet { .. } => "CreateSubnet",
-            Op::CreateRouteTable { .. } => "CreateRouteTable",
-            Op::AssociateRouteTable { .. } => "AssociateRouteTable",
-            Op::CreateSecurityGroup { .. } => "CreateSecurityGroup",
-            Op::AuthorizeRule { rule, .. } => match rule.direction {
-                Direction::Ingress => "AuthorizeSecurityGroupIngress",
-                Direction::Egress => "AuthorizeSecurityGroupEgress",
-            },
-            Op::RevokeRule { rule, .. } => match rule.direction {
-                Direction::Ingress => "RevokeSecurityGroupIngress",
-                Direction::Egress => "RevokeSecurityGroupEgress",
-            },
-            Op::CreateEndpoint { .. } => "CreateVpcEndpoint",
-            Op::ModifyEndpoint { .. } => "ModifyVpcEndpoint",
-            Op::SetTags { .. } => "CreateTags",
-            Op::DisassociateRouteTable { .. } => "DisassociateRouteTable",
-            Op::DeleteEndpoint { .. } => "DeleteVpcEndpoints",
-            Op::DeleteSecurityGroup { .. } => "DeleteSecurityGroup",
-            Op::DeleteSubnet { .. } => "DeleteSubnet",
-            Op::DeleteRouteTable { .. } => "DeleteRouteTable",
-            Op::DeleteVpc { .. } => "DeleteVpc",
-        }
-    }
-}
-
-impl Changeset {
     /// Whether the changeset deletes a subnet, a security group or the VPC: the deletes a
     /// SageMaker Studio domain can block.
     pub fn deletes_network(&self) -> bool {
-        self.nodes.iter().any(|n| {
-            matches!(
-                n.op,
-                Op::DeleteSubnet { .. } | Op::DeleteSecurityGroup { .. } | Op::DeleteVpc { .. }
-            )
-        })
+        self.network_deletes().next().is_some()
     }
 
     /// The deletes that a Studio domain in the VPC blocks: the domain's apps and spaces
@@ -542,27 +280,15 @@ impl Changeset {
     /// changes nothing. One line per blocked resource.
     pub fn studio_domain_conflicts(&self, domains: &[StudioDomain]) -> Vec<String> {
         let mut out = Vec::new();
-        for n in &self.nodes {
-            let (what, users): (&str, Vec<&StudioDomain>) = match &n.op {
-                Op::DeleteSubnet { subnet } => (
-                    subnet,
-                    domains
-                        .iter()
-                        .filter(|d| d.subnet_ids.contains(subnet))
-                        .collect(),
-                ),
-                Op::DeleteSecurityGroup { group } => (
-                    group,
-                    domains
-                        .iter()
-                        .filter(|d| d.security_group_ids.contains(group))
-                        .collect(),
-                ),
-                Op::DeleteVpc { vpc } => {
-                    (vpc, domains.iter().filter(|d| &d.vpc_id == vpc).collect())
-                }
-                _ => continue,
-            };
+        for (n, what) in self.network_deletes() {
+            let users: Vec<&StudioDomain> = domains
+                .iter()
+                .filter(|d| match n.address.kind {
+                    Kind::Subnet => d.subnet_ids.iter().any(|s| s == what),
+                    Kind::SecurityGroup => d.security_group_ids.iter().any(|g| g == what),
+                    _ => d.vpc_id == what,
+                })
+                .collect();
             if users.is_empty() {
                 continue;
             }
@@ -578,6 +304,17 @@ impl Changeset {
             ));
         }
         out
+    }
+}
+
+/// (calls, waits), compared lexicographically like the tuple it replaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Pair(usize, usize);
+
+impl std::ops::Add for Pair {
+    type Output = Pair;
+    fn add(self, o: Pair) -> Pair {
+        Pair(self.0 + o.0, self.1 + o.1)
     }
 }
 

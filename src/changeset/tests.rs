@@ -10,6 +10,10 @@ use crate::execute::{execute, ExecOptions};
 use crate::model::{Kind, Peer, Protocol, Rule};
 use crate::plan::{validate_source, Plan};
 use crate::render::Progress;
+use crate::resources::tags::SetTags;
+use crate::resources::{
+    gateway_endpoint, interface_endpoint, route_table, security_group, subnet, vpc,
+};
 
 const STUDIO: &str = include_str!("../../plans/studio-vpc.toml");
 
@@ -69,19 +73,18 @@ async fn fresh_studio_plan_creates_everything_once_and_replans_empty() {
     let order = cs.topo_order().unwrap();
     let pos =
         |pred: &dyn Fn(&Op) -> bool| order.iter().position(|&i| pred(&cs.nodes[i].op)).unwrap();
-    assert_eq!(pos(&|o| matches!(o, Op::CreateVpc { .. })), 0);
-    let dns = pos(&|o| matches!(o, Op::SetVpcDns { .. }));
+    assert_eq!(pos(&|o| matches!(o, Op::Vpc(vpc::Op::Create { .. }))), 0);
+    let dns = pos(&|o| matches!(o, Op::Vpc(vpc::Op::SetDns { .. })));
     for (i, n) in cs.nodes.iter().enumerate() {
-        if let Op::CreateEndpoint {
-            private_dns: Some(true),
-            ..
-        } = n.op
+        if let Op::InterfaceEndpoint(interface_endpoint::Op::Create {
+            private_dns: true, ..
+        }) = n.op
         {
             assert!(order.iter().position(|&x| x == i).unwrap() > dns);
             assert!(n
                 .deps
                 .iter()
-                .any(|&d| matches!(cs.nodes[d].op, Op::SetVpcDns { .. })));
+                .any(|&d| matches!(cs.nodes[d].op, Op::Vpc(vpc::Op::SetDns { .. }))));
         }
     }
     // Critical path: vpc -> sg -> endpoint (3) or vpc -> subnet/rt -> association.
@@ -89,11 +92,12 @@ async fn fresh_studio_plan_creates_everything_once_and_replans_empty() {
     // Every create carries the ownership tags.
     for n in &cs.nodes {
         let tags = match &n.op {
-            Op::CreateVpc { tags, .. }
-            | Op::CreateSubnet { tags, .. }
-            | Op::CreateRouteTable { tags, .. }
-            | Op::CreateSecurityGroup { tags, .. }
-            | Op::CreateEndpoint { tags, .. } => tags,
+            Op::Vpc(vpc::Op::Create { tags, .. })
+            | Op::Subnet(subnet::Op::Create { tags, .. })
+            | Op::RouteTable(route_table::Op::Create { tags, .. })
+            | Op::SecurityGroup(security_group::Op::Create { tags, .. })
+            | Op::GatewayEndpoint(gateway_endpoint::Op::Create { tags, .. })
+            | Op::InterfaceEndpoint(interface_endpoint::Op::Create { tags, .. }) => tags,
             _ => continue,
         };
         assert_eq!(tags["sagevpc:plan"], "t1");
@@ -167,7 +171,12 @@ async fn overlapping_replacement_of_an_endpoint_subnet_moves_the_endpoints_off_f
         let modifies = cs
             .nodes
             .iter()
-            .filter(|n| matches!(n.op, Op::ModifyEndpoint { .. }))
+            .filter(|n| {
+                matches!(
+                    n.op,
+                    Op::InterfaceEndpoint(interface_endpoint::Op::Modify { .. })
+                )
+            })
             .count();
         assert_eq!(modifies, 10, "two per interface endpoint: leave, then join");
         assert_eq!(cloud.counts()[1], 3, "three subnets");
@@ -288,7 +297,7 @@ async fn rule_edits_are_added_and_revoked_one_by_one() {
     assert!(cs
         .nodes
         .iter()
-        .all(|n| matches!(n.op, Op::AuthorizeRule { .. } | Op::RevokeRule { .. })));
+        .all(|n| matches!(n.op, Op::SecurityGroupRule(_))));
     converge(&cloud, &edited).await;
 }
 
@@ -448,7 +457,7 @@ async fn a_tag_removed_from_the_plan_is_removed_and_no_other_tag_is() {
     assert_eq!(updated.len(), 13, "every tagged resource: {updated:?}");
     assert!(cs.nodes.iter().all(|n| matches!(
         &n.op,
-        Op::SetTags { remove, set, .. } if remove == &["cost".to_string()] && set.get("sagevpc:tags").map(String::as_str) == Some("team")
+        Op::Tags(SetTags { remove, set, .. }) if remove == &["cost".to_string()] && set.get("sagevpc:tags").map(String::as_str) == Some("team")
     )));
     let vpc = cs
         .changes
@@ -493,7 +502,7 @@ async fn a_studio_domain_blocks_deleting_the_network_it_uses() {
     let fresh = converge(&cloud, &plan).await;
     assert!(!fresh.deletes_network(), "a create-only changeset");
     let obs = cloud.observe(&plan);
-    let vpc = obs.vpc.clone().unwrap().id;
+    let vpc = obs.vpc_of(&plan).cloned().unwrap().id;
     let id_of = |key: &str| {
         obs.subnets
             .iter()
@@ -592,7 +601,7 @@ async fn two_plans_share_an_adopted_vpc_and_destroying_one_leaves_the_other() {
     assert!(
         !cs.nodes
             .iter()
-            .any(|n| matches!(n.op, Op::DeleteVpc { .. })),
+            .any(|n| matches!(n.op, Op::Vpc(vpc::Op::Delete { .. }))),
         "adopted VPC is never deleted"
     );
     let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
@@ -620,7 +629,7 @@ fn foreign_private_dns_endpoint_for_the_same_service_is_a_conflict() {
     let cloud = FakeCloud::default();
     let plan = studio("t11");
     let mut obs = cloud.observe(&plan);
-    obs.vpc = Some(crate::observe::ObservedVpc {
+    obs.vpcs = vec![crate::observe::ObservedVpc {
         id: "vpc-1".into(),
         cidr: "10.20.0.0/16".into(),
         dns_support: true,
@@ -630,7 +639,7 @@ fn foreign_private_dns_endpoint_for_the_same_service_is_a_conflict() {
             ("sagevpc:key".to_string(), "vpc.main".to_string()),
         ]
         .into(),
-    });
+    }];
     obs.foreign_endpoints
         .push(crate::observe::ObservedEndpoint {
             id: "vpce-hand".into(),

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::aws::{AwsError, Ec2};
+use crate::aws::{Aws, AwsError};
 use crate::observe::Tags;
 
 pub const TAG_EXPIRES: &str = "sagevpc:lock-expires";
@@ -53,7 +53,7 @@ fn now() -> u64 {
 }
 
 pub struct PlanLock {
-    ec2: Ec2,
+    ec2: Aws,
     id: String,
     name: String,
     created_at: Instant,
@@ -101,7 +101,7 @@ impl PlanLock {
     /// called once when the run starts waiting. The caller must [`confirm`](Self::confirm)
     /// the lock before it writes.
     pub async fn acquire(
-        ec2: &Ec2,
+        ec2: &Aws,
         plan: &str,
         ttl: Duration,
         wait: Duration,
@@ -215,7 +215,7 @@ impl PlanLock {
 /// Renew the lease every third of `ttl` while the run works. Each renewal first checks
 /// that the key pair is still ours (an expired lease can be taken over), then moves the
 /// expiry and extends the fence. Once the fence ran out nothing renews it.
-async fn heartbeat(ec2: Ec2, id: String, name: String, ttl: Duration) {
+async fn heartbeat(ec2: Aws, id: String, name: String, ttl: Duration) {
     let every = (ttl / 3).max(Duration::from_millis(500));
     loop {
         tokio::time::sleep(every).await;

@@ -2,6 +2,7 @@
 //! (bounded by `--parallelism`); ids produced by earlier nodes are filled into later
 //! ones. The executor makes no decisions: the changeset is fully specified.
 
+#[cfg(test)]
 pub mod fake;
 pub mod lock;
 pub mod waiter;
@@ -15,11 +16,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::aws::ec2::{AwsRule, EndpointChanges, NewEndpoint};
-use crate::aws::{AwsError, Ec2};
-use crate::changeset::{Action, Changeset, IdRef, Op};
+use crate::aws::AwsError;
+use crate::changeset::{Action, Changeset, Op};
 use crate::model::Address;
 use crate::render::Progress;
+use crate::resources::{self, endpoint, Cloud};
 use waiter::{EndpointWaiter, Target};
 
 #[derive(Debug, Clone)]
@@ -41,12 +42,22 @@ impl Default for ExecOptions {
     }
 }
 
-/// A failed node.
+/// A failed node: the resource's address, the id it acted on, what went wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeError {
     pub address: Address,
+    pub id: Option<String>,
     pub message: String,
     pub hint: Option<String>,
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{} ({id}): {}", self.address, self.message),
+            None => write!(f, "{}: {}", self.address, self.message),
+        }
+    }
 }
 
 /// A node's place among the `--parallelism` calls in flight. A backend releases it
@@ -122,6 +133,15 @@ pub async fn execute<B: Backend>(
     // its last.
     let actions: HashMap<&Address, Action> =
         cs.changes.iter().map(|c| (&c.address, c.action)).collect();
+    // A node without a change record of its own (a revoke that lets a group go):
+    // named by what it does.
+    let action_of = |addr: &Address, op: &Op| {
+        actions.get(addr).copied().unwrap_or(if op.removes() {
+            Action::Delete
+        } else {
+            Action::Update
+        })
+    };
     let mut nodes_left: BTreeMap<Address, usize> = BTreeMap::new();
     for node in &cs.nodes {
         *nodes_left.entry(node.address.clone()).or_default() += 1;
@@ -143,14 +163,7 @@ pub async fn execute<B: Backend>(
             let node = &cs.nodes[i];
             let op = node.op.resolved(&ids);
             let addr = node.address.clone();
-            let action = actions
-                .get(&addr)
-                .copied()
-                .unwrap_or(if node.op.is_delete() {
-                    Action::Delete
-                } else {
-                    Action::Update
-                });
+            let action = action_of(&node.address, &node.op);
             if !started_at.contains_key(&addr) {
                 started_at.insert(addr.clone(), Instant::now());
                 progress.started(&addr, action);
@@ -201,14 +214,7 @@ pub async fn execute<B: Backend>(
                 let left = nodes_left.get_mut(addr).expect("counted");
                 *left -= 1;
                 if *left == 0 {
-                    let action = actions
-                        .get(addr)
-                        .copied()
-                        .unwrap_or(if node.op.is_delete() {
-                            Action::Delete
-                        } else {
-                            Action::Update
-                        });
+                    let action = action_of(addr, &node.op);
                     let id = resource_id.get(addr).cloned().or_else(|| {
                         cs.changes
                             .iter()
@@ -233,6 +239,7 @@ pub async fn execute<B: Backend>(
                 progress.failed(addr, &message);
                 report.errors.push(NodeError {
                     address: addr.clone(),
+                    id: node.op.resolved(&ids).target().map(str::to_string),
                     message,
                     hint,
                 });
@@ -243,80 +250,22 @@ pub async fn execute<B: Backend>(
     report
 }
 
-fn id_of(r: &IdRef) -> Result<&str, NodeFailure> {
-    r.id().ok_or_else(|| {
-        NodeFailure::Wait("internal error: a reference was not resolved before its node ran".into())
-    })
-}
-
-fn ids_of(rs: &[IdRef]) -> Result<Vec<String>, NodeFailure> {
-    rs.iter().map(|r| id_of(r).map(str::to_string)).collect()
-}
-
-/// The real backend: the EC2 adapter plus the shared endpoint waiter.
-pub struct AwsBackend {
+/// What one node needs while it runs: its label, its parallelism slot (released before
+/// a wait), the endpoint waiter, and the run's nonce for client tokens.
+pub struct Run<'a> {
+    pub label: &'a str,
+    pub slot: Slot,
+    pub waiter: &'a EndpointWaiter,
+    pub endpoint_timeout: Duration,
     /// Mixed into client tokens: a token then dedupes the SDK's own retries of one
     /// create within this run, never a create of another run (after a destroy, AWS
     /// would otherwise answer with the deleted resource for 24 h).
-    nonce: u64,
-    pub ec2: Ec2,
-    pub waiter: EndpointWaiter,
-    pub endpoint_timeout: Duration,
+    pub nonce: u64,
 }
 
-impl AwsBackend {
-    pub fn new(ec2: Ec2, endpoint_timeout: Duration) -> AwsBackend {
-        let poller = ec2.clone();
-        let waiter = EndpointWaiter::new(move |ids: Vec<String>| {
-            let ec2 = poller.clone();
-            async move { ec2.endpoint_statuses(&ids).await }
-        });
-        AwsBackend {
-            nonce: rand::random(),
-            ec2,
-            waiter,
-            endpoint_timeout,
-        }
-    }
-}
-
-impl AwsBackend {
-    async fn rule_change(
-        &self,
-        group: &IdRef,
-        rule: &crate::changeset::RuleOp,
-        grant: bool,
-    ) -> Result<Option<String>, NodeFailure> {
-        let r = AwsRule {
-            protocol: rule.protocol,
-            ports: rule.ports,
-            cidr: rule.cidr.clone(),
-            group_id: rule
-                .group
-                .as_ref()
-                .map(id_of)
-                .transpose()?
-                .map(str::to_string),
-        };
-        // Already there / already gone (a concurrent or interrupted run): done.
-        let done_code = if grant {
-            "InvalidPermission.Duplicate"
-        } else {
-            "InvalidPermission.NotFound"
-        };
-        match self
-            .ec2
-            .change_rules(id_of(group)?, rule.direction, &[r], grant)
-            .await
-        {
-            Err(e) if e.code.as_deref() == Some(done_code) => Ok(None),
-            Err(e) => Err(e.into()),
-            Ok(()) => Ok(None),
-        }
-    }
-
+impl Run<'_> {
     /// The token sent to AWS: the planned token, the resolved parameters and the run.
-    fn token(&self, planned: &str, op: &Op) -> String {
+    pub fn token(&self, planned: &str, op: &impl std::fmt::Debug) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(planned.as_bytes());
@@ -330,176 +279,59 @@ impl AwsBackend {
             .collect();
         format!("sagevpc-{hex}")
     }
+
+    /// Wait for an endpoint, without holding a parallelism slot.
+    pub async fn wait_endpoint(&mut self, id: &str, target: Target) -> Result<(), NodeFailure> {
+        self.slot.release();
+        self.waiter
+            .wait(id, self.label, target, self.endpoint_timeout)
+            .await
+            .map_err(NodeFailure::Wait)
+    }
 }
 
-impl Backend for AwsBackend {
+/// The backend of real runs: every kind's ops against a [`Cloud`] (the AWS adapters),
+/// with one endpoint waiter shared by every node.
+pub struct CloudBackend<C> {
+    pub cloud: Arc<C>,
+    pub waiter: EndpointWaiter,
+    pub endpoint_timeout: Duration,
+    nonce: u64,
+}
+
+impl<C: Cloud> CloudBackend<C> {
+    pub fn new(cloud: Arc<C>, endpoint_timeout: Duration) -> CloudBackend<C> {
+        let poller = cloud.clone();
+        let waiter = EndpointWaiter::new(move |ids: Vec<String>| {
+            let c = poller.clone();
+            async move { endpoint::Api::endpoint_statuses(&*c, &ids).await }
+        });
+        CloudBackend {
+            cloud,
+            waiter,
+            endpoint_timeout,
+            nonce: rand::random(),
+        }
+    }
+}
+
+impl<C: Cloud> Backend for CloudBackend<C> {
     async fn perform(
         &self,
         op: Op,
         label: String,
-        mut slot: Slot,
+        slot: Slot,
     ) -> Result<Option<String>, NodeFailure> {
-        let ec2 = &self.ec2;
         // The adapter refuses every attempt too; this says it in the node's own terms.
-        ec2.fence.check().map_err(NodeFailure::Wait)?;
-        let token = match &op {
-            Op::CreateRouteTable { client_token, .. } | Op::CreateEndpoint { client_token, .. } => {
-                self.token(client_token, &op)
-            }
-            _ => String::new(),
+        self.cloud.may_write().map_err(NodeFailure::Wait)?;
+        let mut run = Run {
+            label: &label,
+            slot,
+            waiter: &self.waiter,
+            endpoint_timeout: self.endpoint_timeout,
+            nonce: self.nonce,
         };
-        Ok(match op {
-            Op::CreateVpc { cidr, tags } => Some(ec2.create_vpc(&cidr, &tags).await?),
-            Op::SetVpcDns {
-                vpc,
-                hostnames,
-                value,
-            } => {
-                ec2.set_vpc_dns(id_of(&vpc)?, hostnames, value).await?;
-                None
-            }
-            Op::CreateSubnet {
-                vpc,
-                availability_zone,
-                cidr,
-                tags,
-            } => Some(
-                ec2.create_subnet(id_of(&vpc)?, &availability_zone, &cidr, &tags)
-                    .await?,
-            ),
-            Op::CreateRouteTable { vpc, tags, .. } => {
-                Some(ec2.create_route_table(id_of(&vpc)?, &tags, &token).await?)
-            }
-            Op::AssociateRouteTable {
-                route_table,
-                subnet,
-            } => Some(
-                ec2.associate_route_table(id_of(&route_table)?, id_of(&subnet)?)
-                    .await?,
-            ),
-            Op::CreateSecurityGroup {
-                vpc,
-                group_name,
-                description,
-                tags,
-            } => Some(
-                ec2.create_security_group(id_of(&vpc)?, &group_name, &description, &tags)
-                    .await?,
-            ),
-            Op::AuthorizeRule { group, rule } => self.rule_change(&group, &rule, true).await?,
-            Op::RevokeRule { group, rule } => self.rule_change(&group, &rule, false).await?,
-            Op::CreateEndpoint {
-                vpc,
-                endpoint_type,
-                service_name,
-                subnets,
-                security_groups,
-                route_tables,
-                private_dns,
-                policy,
-                tags,
-                ..
-            } => {
-                let (id, state) = ec2
-                    .create_endpoint(NewEndpoint {
-                        vpc_id: id_of(&vpc)?,
-                        service_name: &service_name,
-                        endpoint_type,
-                        subnet_ids: &ids_of(&subnets)?,
-                        security_group_ids: &ids_of(&security_groups)?,
-                        route_table_ids: &ids_of(&route_tables)?,
-                        private_dns,
-                        policy: policy.as_deref(),
-                        tags: &tags,
-                        client_token: &token,
-                    })
-                    .await?;
-                if state != "available" {
-                    slot.release();
-                    self.waiter
-                        .wait(&id, &label, Target::Available, self.endpoint_timeout)
-                        .await
-                        .map_err(NodeFailure::Wait)?;
-                }
-                Some(id)
-            }
-            Op::ModifyEndpoint {
-                endpoint,
-                add_subnets,
-                remove_subnets,
-                add_security_groups,
-                remove_security_groups,
-                add_route_tables,
-                remove_route_tables,
-                private_dns,
-                policy,
-            } => {
-                let id = id_of(&endpoint)?.to_string();
-                ec2.modify_endpoint(
-                    &id,
-                    &EndpointChanges {
-                        add_subnets: ids_of(&add_subnets)?,
-                        remove_subnets,
-                        add_security_groups: ids_of(&add_security_groups)?,
-                        remove_security_groups,
-                        add_route_tables: ids_of(&add_route_tables)?,
-                        remove_route_tables,
-                        private_dns,
-                        policy,
-                    },
-                )
-                .await?;
-                slot.release();
-                self.waiter
-                    .wait(&id, &label, Target::Available, self.endpoint_timeout)
-                    .await
-                    .map_err(NodeFailure::Wait)?;
-                None
-            }
-            Op::SetTags {
-                resource,
-                set,
-                remove,
-            } => {
-                let id = id_of(&resource)?;
-                if !set.is_empty() {
-                    ec2.create_tags(id, &set).await?;
-                }
-                if !remove.is_empty() {
-                    ec2.delete_tags(id, &remove).await?;
-                }
-                None
-            }
-            Op::DisassociateRouteTable { association_id } => {
-                ec2.disassociate_route_table(&association_id).await?;
-                None
-            }
-            Op::DeleteEndpoint { endpoint } => {
-                ec2.delete_endpoint(&endpoint).await?;
-                slot.release();
-                self.waiter
-                    .wait(&endpoint, &label, Target::Deleted, self.endpoint_timeout)
-                    .await
-                    .map_err(NodeFailure::Wait)?;
-                None
-            }
-            Op::DeleteSecurityGroup { group } => {
-                ec2.delete_security_group(&group).await?;
-                None
-            }
-            Op::DeleteSubnet { subnet } => {
-                ec2.delete_subnet(&subnet).await?;
-                None
-            }
-            Op::DeleteRouteTable { route_table } => {
-                ec2.delete_route_table(&route_table).await?;
-                None
-            }
-            Op::DeleteVpc { vpc } => {
-                ec2.delete_vpc(&vpc).await?;
-                None
-            }
-        })
+        resources::perform(&*self.cloud, op, &mut run).await
     }
 }
 

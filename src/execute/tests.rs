@@ -151,7 +151,9 @@ async fn a_failure_stops_new_work_and_names_the_resource() {
     let mut cs = diff(&plan, &cloud.observe(&plan)).unwrap();
     // Make one subnet collide: the fake refuses overlapping CIDRs.
     for n in &mut cs.nodes {
-        if let crate::changeset::Op::CreateSubnet { cidr, .. } = &mut n.op {
+        if let crate::changeset::Op::Subnet(crate::resources::subnet::Op::Create { cidr, .. }) =
+            &mut n.op
+        {
             *cidr = "10.20.0.0/20".into();
         }
     }
@@ -192,7 +194,10 @@ impl super::Backend for Waity {
         label: String,
         mut slot: super::Slot,
     ) -> Result<Option<String>, super::NodeFailure> {
-        let waits = matches!(op, crate::changeset::Op::CreateEndpoint { .. });
+        let waits = matches!(
+            op,
+            crate::changeset::Op::InterfaceEndpoint(_) | crate::changeset::Op::GatewayEndpoint(_)
+        ) && op.creates();
         let r = self.0.perform(op, label, super::Slot::free()).await;
         if waits {
             slot.release();

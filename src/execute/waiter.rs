@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Mutex, Notify};
 use tokio::time::Instant;
 
-use crate::aws::ec2::EndpointStatus;
 use crate::aws::AwsError;
+use crate::resources::endpoint::EndpointStatus;
 
 /// The state an endpoint is waited into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

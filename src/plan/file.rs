@@ -24,6 +24,16 @@ pub struct RawPlan {
     pub gateway_endpoints: BTreeMap<S<String>, S<RawGatewayEndpoint>>,
     #[serde(default)]
     pub interface_endpoints: Option<S<RawInterfaceEndpoints>>,
+    #[serde(default)]
+    pub egress: Option<S<RawEgress>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEgress {
+    /// Attach an internet gateway to the VPC (for public subnets; never routed to from
+    /// the private ones).
+    pub internet_gateway: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,6 +30,14 @@ pub struct Plan {
     pub security_groups: BTreeMap<String, SecurityGroupSpec>,
     pub gateway_endpoints: BTreeMap<String, GatewayEndpointSpec>,
     pub interface_endpoints: BTreeMap<String, InterfaceEndpointSpec>,
+    pub egress: EgressSpec,
+}
+
+/// How the VPC reaches the internet (`[egress]`). Private subnets never route to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EgressSpec {
+    /// An internet gateway attached to the VPC.
+    pub internet_gateway: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +113,11 @@ impl Plan {
     /// Whether any interface endpoint asks for private DNS.
     pub fn needs_private_dns(&self) -> bool {
         self.interface_endpoints.values().any(|e| e.private_dns)
+    }
+
+    /// Whether the plan's VPC gets an internet gateway.
+    pub fn wants_internet_gateway(&self) -> bool {
+        self.egress.internet_gateway
     }
 
     /// The plan's route table exists when it has subnets.

@@ -14,7 +14,7 @@ use super::file::{
 };
 use super::services::{service_name, GATEWAY_SERVICES, INTERFACE_SERVICES};
 use super::{
-    Diagnostic, GatewayEndpointSpec, InterfaceEndpointSpec, Plan, PlanError, Ref,
+    Diagnostic, EgressSpec, GatewayEndpointSpec, InterfaceEndpointSpec, Plan, PlanError, Ref,
     SecurityGroupSpec, SubnetSpec, VpcSpec,
 };
 use crate::model::{Direction, Peer, Protocol, Rule};
@@ -560,6 +560,13 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         security_groups,
         gateway_endpoints,
         interface_endpoints,
+        egress: EgressSpec {
+            internet_gateway: raw
+                .egress
+                .as_ref()
+                .and_then(|e| e.get_ref().internet_gateway.as_ref())
+                .is_some_and(|b| *b.get_ref()),
+        },
     })
 }
 

@@ -69,3 +69,6 @@ impl Progress {
         self.line(&format!("{addr}: Failed: {message}"));
     }
 }
+
+#[cfg(test)]
+mod tests;

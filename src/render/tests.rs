@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use sagevpc::changeset::{self, Changeset};
-use sagevpc::execute::fake::FakeCloud;
-use sagevpc::execute::{execute, ExecOptions};
-use sagevpc::plan::{validate_source, Plan};
-use sagevpc::render::{self, Progress};
+use crate::changeset::{self, Changeset};
+use crate::execute::fake::FakeCloud;
+use crate::execute::{execute, ExecOptions};
+use crate::plan::{validate_source, Plan};
+use crate::render::{self, Progress};
 use serde::Deserialize;
 
-const STUDIO: &str = include_str!("../plans/studio-vpc.toml");
+const STUDIO: &str = include_str!("../../plans/studio-vpc.toml");
 
 fn plan_from(text: &str) -> Plan {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/snapshot.toml");

@@ -1,0 +1,26 @@
+//! Tag updates after creation (drift, or the plan's tags edited).
+
+use super::tag_list;
+use crate::aws::{retry_not_found, send, Aws, AwsError};
+use crate::observe::Tags;
+use crate::resources::tags::Api;
+use aws_sdk_ec2::types::Tag;
+
+impl Api for Aws {
+    async fn create_tags(&self, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        let req = self
+            .ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(tag_list(tags)));
+        retry_not_found(self.not_found_window(), || async {
+            send!(req.clone()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_tags(&self, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+        send!(self.ec2.delete_tags().resources(id).set_tags(Some(tags))).map(|_| ())
+    }
+}

@@ -1,0 +1,204 @@
+//! What the two endpoint kinds (gateway and interface) share: the observed endpoint, the
+//! endpoint calls, the wait after a create or modify, policies as attributes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::Call;
+use crate::changeset::compact;
+use crate::execute::waiter::Target;
+use crate::execute::{NodeFailure, Run};
+use crate::observe::Tags;
+use crate::plan::policy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointType {
+    Gateway,
+    Interface,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedEndpoint {
+    pub id: String,
+    pub vpc_id: String,
+    pub endpoint_type: EndpointType,
+    pub service_name: String,
+    pub state: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub route_table_ids: Vec<String>,
+    pub private_dns: bool,
+    pub policy: Option<Value>,
+    pub tags: Tags,
+}
+
+impl super::Live for ObservedEndpoint {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+    fn vpc_id(&self) -> Option<&str> {
+        Some(&self.vpc_id)
+    }
+    /// Its network interfaces sit in its subnets and carry its groups; a gateway
+    /// endpoint's routes sit in its route tables.
+    fn holds(&self) -> Vec<&str> {
+        std::iter::once(self.vpc_id.as_str())
+            .chain(self.subnet_ids.iter().map(String::as_str))
+            .chain(self.security_group_ids.iter().map(String::as_str))
+            .chain(self.route_table_ids.iter().map(String::as_str))
+            .collect()
+    }
+    fn normalize(&mut self) {
+        self.subnet_ids.sort();
+        self.security_group_ids.sort();
+        self.route_table_ids.sort();
+        self.policy = self.policy.as_ref().map(policy::normalize);
+    }
+}
+
+/// An endpoint service of the region, with the AZs it is offered in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub service_name: String,
+    pub endpoint_type: EndpointType,
+    pub availability_zones: Vec<String>,
+}
+
+/// State of an endpoint as polled by the waiter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointStatus {
+    pub id: String,
+    pub state: String,
+    pub last_error: Option<String>,
+}
+
+/// Attributes of an endpoint to create.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint<'a> {
+    pub vpc_id: &'a str,
+    pub service_name: &'a str,
+    pub endpoint_type: EndpointType,
+    pub subnet_ids: &'a [String],
+    pub security_group_ids: &'a [String],
+    pub route_table_ids: &'a [String],
+    pub private_dns: Option<bool>,
+    pub policy: Option<&'a str>,
+    pub tags: &'a Tags,
+    pub client_token: &'a str,
+}
+
+/// Changes to an existing endpoint, sent as one ModifyVpcEndpoint.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChanges {
+    pub add_subnets: Vec<String>,
+    pub remove_subnets: Vec<String>,
+    pub add_security_groups: Vec<String>,
+    pub remove_security_groups: Vec<String>,
+    pub add_route_tables: Vec<String>,
+    pub remove_route_tables: Vec<String>,
+    pub private_dns: Option<bool>,
+    /// `Some(None)`: reset to AWS's default policy.
+    pub policy: Option<Option<String>>,
+}
+
+/// The endpoint calls, in the tool's own types.
+pub trait Api: Send + Sync {
+    /// Endpoints tagged with the plan (not `deleted`/`deleting`).
+    fn describe_endpoints_by_plan(&self, plan: &str) -> impl Call<Vec<ObservedEndpoint>>;
+    /// Every live endpoint in a VPC (to find unowned ones that conflict).
+    fn describe_endpoints_in_vpc(&self, vpc_id: &str) -> impl Call<Vec<ObservedEndpoint>>;
+    /// One call for all the endpoints a waiter polls; unknown ones are `deleted`.
+    fn endpoint_statuses(&self, ids: &[String]) -> impl Call<Vec<EndpointStatus>>;
+    /// The named services of the region; unknown names are left out.
+    fn describe_endpoint_services(&self, names: &[String]) -> impl Call<Vec<ServiceInfo>>;
+    /// Returns the id and the state the response reported.
+    fn create_endpoint(&self, ep: NewEndpoint<'_>) -> impl Call<(String, String)>;
+    fn modify_endpoint(&self, id: &str, changes: &EndpointChanges) -> impl Call<()>;
+    /// An endpoint already gone is done; per-item failures are errors.
+    fn delete_endpoint(&self, id: &str) -> impl Call<()>;
+}
+
+pub fn is_failed(e: &ObservedEndpoint) -> bool {
+    e.state.eq_ignore_ascii_case("failed")
+}
+
+pub fn replace_reason(e: &ObservedEndpoint) -> String {
+    if is_failed(e) {
+        format!("endpoint {} is in state failed; it is replaced", e.id)
+    } else {
+        "service_name forces replacement".to_string()
+    }
+}
+
+/// What a replaced endpoint was.
+pub fn replaced_attrs(e: &ObservedEndpoint) -> crate::changeset::Attrs {
+    super::attrs([
+        ("service_name", json!(e.service_name)),
+        ("state", json!(e.state)),
+    ])
+}
+
+/// The attribute that forces an endpoint's replacement (none for a failed one).
+pub fn replace_paths(e: &ObservedEndpoint) -> Vec<String> {
+    if is_failed(e) {
+        vec![]
+    } else {
+        vec!["service_name".to_string()]
+    }
+}
+
+/// A policy as shown in a plan.
+pub fn policy_attr(p: Option<&Value>) -> Value {
+    match p {
+        None => json!("(AWS default: full access)"),
+        Some(v) => json!(compact(&policy::normalize(v))),
+    }
+}
+
+/// The policy to send when the plan's differs from AWS's.
+pub fn policy_change(want: Option<&Value>, have: Option<&Value>) -> Option<Option<String>> {
+    (!policy::equivalent(want, have))
+        .then(|| Some(compact(want.unwrap_or(&policy::default_full_access()))))
+}
+
+/// Create an endpoint and wait until it is available (not when the response already
+/// says so). The wait does not hold a parallelism slot.
+pub async fn create<C: Api + ?Sized>(
+    c: &C,
+    ep: NewEndpoint<'_>,
+    run: &mut Run<'_>,
+) -> Result<Option<String>, NodeFailure> {
+    let (id, state) = c.create_endpoint(ep).await?;
+    if state != "available" {
+        run.wait_endpoint(&id, Target::Available).await?;
+    }
+    Ok(Some(id))
+}
+
+/// Modify an endpoint and wait until it is available again.
+pub async fn modify<C: Api + ?Sized>(
+    c: &C,
+    id: &str,
+    changes: &EndpointChanges,
+    run: &mut Run<'_>,
+) -> Result<Option<String>, NodeFailure> {
+    c.modify_endpoint(id, changes).await?;
+    run.wait_endpoint(id, Target::Available).await?;
+    Ok(None)
+}
+
+/// Delete an endpoint and wait until it is `deleted` (a subnet cannot be deleted while
+/// its endpoints are only `deleting`).
+pub async fn delete<C: Api + ?Sized>(
+    c: &C,
+    id: &str,
+    run: &mut Run<'_>,
+) -> Result<Option<String>, NodeFailure> {
+    c.delete_endpoint(id).await?;
+    run.wait_endpoint(id, Target::Deleted).await?;
+    Ok(None)
+}

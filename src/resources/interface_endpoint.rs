@@ -1,0 +1,574 @@
+//! Interface (PrivateLink) endpoints: one per service, in the plan's subnets (one per
+//! AZ) with the plan's groups. Subnets, groups, private DNS and the policy change in
+//! place (one ModifyVpcEndpoint); the service forces replacement, and so does the
+//! `failed` state. Compared only on what the plan declares: AWS attaching the VPC's
+//! default group to an endpoint created without groups is not a change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::endpoint::{
+    self, policy_attr, policy_change, EndpointChanges, EndpointType, NewEndpoint, ObservedEndpoint,
+};
+use super::{attrs, id_of, ids_of, vpc, KindOp, Perform, ResourceKind, Tagging};
+use crate::changeset::{client_token, compact, Attrs, Cx, IdRef, Matched, Replacement, DIFFERS};
+use crate::execute::{NodeFailure, Run};
+use crate::model::{Address, Kind};
+use crate::observe::{owned_key, Observed, Tags};
+use crate::plan::{InterfaceEndpointSpec, Ref};
+
+pub use super::endpoint::Api;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Create {
+        vpc: IdRef,
+        service_name: String,
+        subnets: Vec<IdRef>,
+        security_groups: Vec<IdRef>,
+        private_dns: bool,
+        policy: Option<String>,
+        tags: Tags,
+        client_token: String,
+    },
+    Modify {
+        endpoint: IdRef,
+        add_subnets: Vec<IdRef>,
+        remove_subnets: Vec<String>,
+        add_security_groups: Vec<IdRef>,
+        remove_security_groups: Vec<String>,
+        private_dns: Option<bool>,
+        /// `Some(None)`: reset to AWS's default policy.
+        policy: Option<Option<String>>,
+    },
+    Delete {
+        endpoint: String,
+    },
+}
+
+impl KindOp for Op {
+    fn refs_mut(&mut self) -> Vec<&mut IdRef> {
+        match self {
+            Op::Create {
+                vpc,
+                subnets,
+                security_groups,
+                ..
+            } => std::iter::once(vpc)
+                .chain(subnets.iter_mut())
+                .chain(security_groups.iter_mut())
+                .collect(),
+            Op::Modify {
+                endpoint,
+                add_subnets,
+                add_security_groups,
+                ..
+            } => std::iter::once(endpoint)
+                .chain(add_subnets.iter_mut())
+                .chain(add_security_groups.iter_mut())
+                .collect(),
+            Op::Delete { .. } => vec![],
+        }
+    }
+    fn api_name(&self) -> &'static str {
+        match self {
+            Op::Create { .. } => "CreateVpcEndpoint",
+            Op::Modify { .. } => "ModifyVpcEndpoint",
+            Op::Delete { .. } => "DeleteVpcEndpoints",
+        }
+    }
+    fn creates(&self) -> bool {
+        matches!(self, Op::Create { .. })
+    }
+    fn deletes(&self) -> Option<&str> {
+        match self {
+            Op::Delete { endpoint } => Some(endpoint),
+            _ => None,
+        }
+    }
+    fn releases(&self) -> Vec<String> {
+        match self {
+            Op::Modify {
+                remove_subnets,
+                remove_security_groups,
+                ..
+            } => remove_subnets
+                .iter()
+                .chain(remove_security_groups)
+                .cloned()
+                .collect(),
+            _ => vec![],
+        }
+    }
+    fn waits(&self) -> bool {
+        matches!(self, Op::Modify { .. } | Op::Delete { .. })
+    }
+    fn target(&self) -> Option<&str> {
+        match self {
+            Op::Create { vpc, .. } => vpc.id(),
+            Op::Modify { endpoint, .. } => endpoint.id(),
+            Op::Delete { endpoint } => Some(endpoint),
+        }
+    }
+}
+
+pub struct InterfaceEndpoint;
+
+impl ResourceKind for InterfaceEndpoint {
+    const KIND: Kind = Kind::InterfaceEndpoint;
+    const NAME: &'static str = "interface_endpoint";
+    const TAGGING: Tagging = Tagging::Ec2;
+    const OWNED_BY_TAG: bool = true;
+    type Live = ObservedEndpoint;
+    type Op = Op;
+
+    fn live(obs: &Observed) -> Vec<&ObservedEndpoint> {
+        obs.endpoints
+            .iter()
+            .filter(|e| e.endpoint_type == EndpointType::Interface)
+            .collect()
+    }
+
+    fn check(cx: &mut Cx) {
+        private_dns_conflicts(cx);
+        service_availability(cx);
+        subnets_by_id(cx);
+    }
+
+    fn reconcile(cx: &mut Cx, live: &Matched<ObservedEndpoint>) {
+        let plan = cx.plan;
+        for (key, spec) in &plan.interface_endpoints {
+            let addr = Address::new(Kind::InterfaceEndpoint, key);
+            let extra = ordering(cx, key, spec);
+            match live.get(key) {
+                Some(e) if e.service_name == spec.service_name && !endpoint::is_failed(e) => {
+                    let (before, after) = modify(cx, &addr, e, spec, &extra);
+                    cx.unchanged_or_changed(addr, &e.id, DIFFERS.into(), before, after);
+                }
+                other => create_or_replace(cx, addr, spec, other, &extra),
+            }
+        }
+    }
+
+    fn delete(o: &ObservedEndpoint) -> Vec<super::Op> {
+        vec![Op::Delete {
+            endpoint: o.id.clone(),
+        }
+        .into()]
+    }
+
+    fn shown(o: &ObservedEndpoint) -> Option<Attrs> {
+        Some(attrs([("service_name", json!(o.service_name))]))
+    }
+}
+
+/// What an endpoint must wait for beyond its references: private DNS needs the VPC's
+/// DNS attributes; an S3 interface endpoint needs the S3 gateway endpoint first.
+fn ordering(cx: &Cx, key: &str, spec: &InterfaceEndpointSpec) -> Vec<usize> {
+    let mut extra: Vec<usize> = Vec::new();
+    if spec.private_dns {
+        extra.extend(
+            cx.nodes_for(&vpc::address())
+                .into_iter()
+                .filter(|&n| matches!(cx.op_of(n), super::Op::Vpc(vpc::Op::SetDns { .. }))),
+        );
+    }
+    if key == "s3" {
+        extra.extend(cx.nodes_for(&Address::new(Kind::GatewayEndpoint, "s3")));
+    }
+    extra
+}
+
+fn resolve(cx: &Cx, r: &Ref, kind: Kind) -> IdRef {
+    match r {
+        Ref::Key(k) => cx
+            .reference(&Address::new(kind, k))
+            .expect("referenced kinds run first"),
+        Ref::Id(id) => IdRef::Id(id.clone()),
+    }
+}
+
+fn ref_label(r: &Ref, kind: Kind) -> String {
+    match r {
+        Ref::Key(k) => Address::new(kind, k).to_string(),
+        Ref::Id(id) => id.clone(),
+    }
+}
+
+fn want_attrs(spec: &InterfaceEndpointSpec) -> Attrs {
+    let mut a = Attrs::new();
+    a.insert("service_name".into(), json!(spec.service_name));
+    let subnets: Vec<String> = spec
+        .subnets
+        .iter()
+        .map(|r| ref_label(r, Kind::Subnet))
+        .collect();
+    a.insert("subnets".into(), json!(subnets));
+    if !spec.security_groups.is_empty() {
+        let groups: Vec<String> = spec
+            .security_groups
+            .iter()
+            .map(|r| ref_label(r, Kind::SecurityGroup))
+            .collect();
+        a.insert("security_groups".into(), json!(groups));
+    }
+    a.insert("private_dns_enabled".into(), json!(spec.private_dns));
+    a.insert("policy".into(), policy_attr(spec.policy.as_ref()));
+    a
+}
+
+fn create_or_replace(
+    cx: &mut Cx,
+    addr: Address,
+    spec: &InterfaceEndpointSpec,
+    old: Option<&ObservedEndpoint>,
+    extra: &[usize],
+) {
+    let vpc = cx.vpc_ref();
+    let op = Op::Create {
+        client_token: client_token(&cx.plan.name, &addr, &format!("{vpc:?}{spec:?}")),
+        vpc,
+        service_name: spec.service_name.clone(),
+        subnets: spec
+            .subnets
+            .iter()
+            .map(|r| resolve(cx, r, Kind::Subnet))
+            .collect(),
+        security_groups: spec
+            .security_groups
+            .iter()
+            .map(|r| resolve(cx, r, Kind::SecurityGroup))
+            .collect(),
+        private_dns: spec.private_dns,
+        policy: spec.policy.as_ref().map(compact),
+        tags: cx.tags(&addr),
+    };
+    let n = cx.node(&addr, op, extra);
+    match old {
+        Some(e) => {
+            let r = Replacement {
+                reasons: vec![endpoint::replace_reason(e)],
+                paths: endpoint::replace_paths(e),
+                before: Some(endpoint::replaced_attrs(e)),
+                after: want_attrs(spec),
+                delete_first: false,
+            };
+            cx.replaced::<InterfaceEndpoint>(addr, e, n, r);
+        }
+        None => cx.created(addr, n, want_attrs(spec)),
+    }
+}
+
+/// Ids to add (references) and to remove, from what AWS has and what the plan wants.
+fn set_change(have: &[String], want: &[IdRef]) -> (Vec<IdRef>, Vec<String>) {
+    let cur: BTreeSet<&str> = have.iter().map(String::as_str).collect();
+    let add: Vec<IdRef> = want
+        .iter()
+        .filter(|r| !matches!(r, IdRef::Id(id) if cur.contains(id.as_str())))
+        .cloned()
+        .collect();
+    let keep: BTreeSet<&str> = want.iter().filter_map(IdRef::id).collect();
+    let remove: Vec<String> = have
+        .iter()
+        .filter(|id| !keep.contains(id.as_str()))
+        .cloned()
+        .collect();
+    (add, remove)
+}
+
+/// Before: what AWS has, named by the plan's address where the plan owns it. After:
+/// the plan's address and the id it will have.
+fn labels(
+    cx: &Cx,
+    have: &[String],
+    want: &BTreeSet<Ref>,
+    kind: Kind,
+) -> (Vec<String>, Vec<String>) {
+    let tags_of = |id: &str| {
+        cx.obs
+            .subnets
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| &s.tags)
+            .or_else(|| {
+                cx.obs
+                    .security_groups
+                    .iter()
+                    .find(|g| g.id == id)
+                    .map(|g| &g.tags)
+            })
+    };
+    let before = have
+        .iter()
+        .map(
+            |id| match tags_of(id).and_then(|t| owned_key(t, &cx.plan.name)) {
+                Some(a) => format!("{a} ({id})"),
+                None => id.clone(),
+            },
+        )
+        .collect();
+    let after = want
+        .iter()
+        .map(|r| match r {
+            Ref::Key(k) => match cx.reference(&Address::new(kind, k)) {
+                Some(IdRef::Id(id)) => format!("{} ({id})", Address::new(kind, k)),
+                _ => format!("{} (new)", Address::new(kind, k)),
+            },
+            Ref::Id(id) => id.clone(),
+        })
+        .collect();
+    (before, after)
+}
+
+/// In-place update of an interface endpoint: one ModifyVpcEndpoint with add/remove lists.
+/// A new subnet that can exist only once the subnet it replaces is deleted (same or
+/// overlapping CIDR, e.g. an AZ change) is added by a second ModifyVpcEndpoint after its
+/// create: the first one moves the endpoint off the old subnet, which lets it be deleted.
+fn modify(
+    cx: &mut Cx,
+    addr: &Address,
+    e: &ObservedEndpoint,
+    spec: &InterfaceEndpointSpec,
+    extra: &[usize],
+) -> (Attrs, Attrs) {
+    let (mut before, mut after) = (Attrs::new(), Attrs::new());
+    let subnets: Vec<IdRef> = spec
+        .subnets
+        .iter()
+        .map(|r| resolve(cx, r, Kind::Subnet))
+        .collect();
+    let (add_subnets, remove_subnets) = set_change(&e.subnet_ids, &subnets);
+    if !add_subnets.is_empty() || !remove_subnets.is_empty() {
+        let (b, a) = labels(cx, &e.subnet_ids, &spec.subnets, Kind::Subnet);
+        before.insert("subnets".into(), json!(b));
+        after.insert("subnets".into(), json!(a));
+    }
+    let (add_sgs, remove_sgs) = if spec.security_groups.is_empty() {
+        (vec![], vec![])
+    } else {
+        let groups: Vec<IdRef> = spec
+            .security_groups
+            .iter()
+            .map(|r| resolve(cx, r, Kind::SecurityGroup))
+            .collect();
+        set_change(&e.security_group_ids, &groups)
+    };
+    if !add_sgs.is_empty() || !remove_sgs.is_empty() {
+        let (b, a) = labels(
+            cx,
+            &e.security_group_ids,
+            &spec.security_groups,
+            Kind::SecurityGroup,
+        );
+        before.insert("security_groups".into(), json!(b));
+        after.insert("security_groups".into(), json!(a));
+    }
+    let private_dns = (e.private_dns != spec.private_dns).then_some(spec.private_dns);
+    if private_dns.is_some() {
+        before.insert("private_dns_enabled".into(), json!(e.private_dns));
+        after.insert("private_dns_enabled".into(), json!(spec.private_dns));
+    }
+    let policy = policy_change(spec.policy.as_ref(), e.policy.as_ref());
+    if policy.is_some() {
+        before.insert("policy".into(), policy_attr(e.policy.as_ref()));
+        after.insert("policy".into(), policy_attr(spec.policy.as_ref()));
+    }
+    if let Some((_, tb, ta)) = cx.tag_update(addr, IdRef::Id(e.id.clone()), &e.tags) {
+        before.extend(tb);
+        after.extend(ta);
+    }
+    let (late, add_subnets): (Vec<IdRef>, Vec<IdRef>) =
+        add_subnets.into_iter().partition(|r| cx.is_late(r));
+    let needs_first = !add_subnets.is_empty()
+        || !remove_subnets.is_empty()
+        || !add_sgs.is_empty()
+        || !remove_sgs.is_empty()
+        || private_dns.is_some()
+        || policy.is_some();
+    let first = Op::Modify {
+        endpoint: IdRef::Id(e.id.clone()),
+        add_subnets,
+        remove_subnets,
+        add_security_groups: add_sgs,
+        remove_security_groups: remove_sgs,
+        private_dns,
+        policy,
+    };
+    let first: Vec<usize> = if needs_first {
+        vec![cx.node(addr, first, extra)]
+    } else {
+        vec![]
+    };
+    if !late.is_empty() {
+        let second = Op::Modify {
+            endpoint: IdRef::Id(e.id.clone()),
+            add_subnets: late,
+            remove_subnets: vec![],
+            add_security_groups: vec![],
+            remove_security_groups: vec![],
+            private_dns: None,
+            policy: None,
+        };
+        cx.node(addr, second, &first);
+    }
+    (before, after)
+}
+
+// ------------------------------------------------------------------------ checks
+
+/// An unowned endpoint for the same service with private DNS makes AWS refuse ours
+/// ("conflicting DNS domain"); one per service per VPC.
+fn private_dns_conflicts(cx: &mut Cx) {
+    let (plan, obs) = (cx.plan, cx.obs);
+    let vpc_id = obs.vpc_of(plan).map(|v| v.id.as_str());
+    for (key, spec) in &plan.interface_endpoints {
+        if !spec.private_dns {
+            continue;
+        }
+        let Some(f) = obs.foreign_endpoints.iter().find(|f| {
+            f.service_name == spec.service_name
+                && f.private_dns
+                && f.endpoint_type == EndpointType::Interface
+        }) else {
+            continue;
+        };
+        let owner = f
+            .tags
+            .get(crate::model::TAG_PLAN)
+            .map(|p| format!("plan {p:?}"))
+            .unwrap_or_else(|| "no sagevpc plan (created outside sagevpc)".into());
+        cx.problems.push(format!(
+            "interface_endpoints: {key}: VPC {} already has endpoint {} for {} with private DNS, owned by {owner}; AWS allows one private-DNS endpoint per service in a VPC (conflicting DNS domain). Remove {key} from this plan, set private_dns = false, or delete that endpoint",
+            vpc_id.unwrap_or("?"), f.id, spec.service_name
+        ));
+    }
+}
+
+/// Each service must be offered in the region, in each subnet's AZ.
+fn service_availability(cx: &mut Cx) {
+    let (plan, obs) = (cx.plan, cx.obs);
+    for (key, spec) in &plan.interface_endpoints {
+        let Some(svc) = obs.services.iter().find(|s| {
+            s.service_name == spec.service_name && s.endpoint_type == EndpointType::Interface
+        }) else {
+            if !obs.services.is_empty() || obs.vpc_of(plan).is_some() {
+                cx.problems.push(format!(
+                    "interface_endpoints.services: {key}: {} is not offered as an interface endpoint service in {}",
+                    spec.service_name, plan.region
+                ));
+            }
+            continue;
+        };
+        for r in &spec.subnets {
+            let az = match r {
+                Ref::Key(k) => plan.subnets.get(k).map(|s| s.availability_zone.clone()),
+                Ref::Id(id) => obs
+                    .referenced_subnets
+                    .iter()
+                    .find(|s| &s.id == id)
+                    .map(|s| s.availability_zone.clone()),
+            };
+            let Some(az) = az else { continue };
+            if !svc.availability_zones.is_empty() && !svc.availability_zones.contains(&az) {
+                cx.problems.push(format!(
+                    "interface_endpoints.subnets: {key}: {} is not offered in {az} (subnet {r}); it is offered in: {}",
+                    spec.service_name,
+                    svc.availability_zones.join(", ")
+                ));
+            }
+        }
+    }
+}
+
+/// Subnets named by id: they must exist, be in the VPC, one per AZ.
+fn subnets_by_id(cx: &mut Cx) {
+    let (plan, obs) = (cx.plan, cx.obs);
+    let vpc_id = obs.vpc_of(plan).map(|v| v.id.as_str());
+    let mut az_seen: BTreeMap<String, String> = BTreeMap::new();
+    let ids: BTreeSet<&str> = plan
+        .interface_endpoints
+        .values()
+        .flat_map(|e| e.subnets.iter())
+        .filter_map(|r| match r {
+            Ref::Id(i) => Some(i.as_str()),
+            Ref::Key(_) => None,
+        })
+        .collect();
+    for id in ids {
+        let Some(s) = obs.referenced_subnets.iter().find(|s| s.id == id) else {
+            cx.problems.push(format!(
+                "interface_endpoints.subnets: subnet {id} does not exist"
+            ));
+            continue;
+        };
+        if Some(s.vpc_id.as_str()) != vpc_id {
+            cx.problems.push(format!(
+                "interface_endpoints.subnets: subnet {id} is in {}, not in the plan's VPC {}",
+                s.vpc_id,
+                vpc_id.unwrap_or("(new)")
+            ));
+        }
+        if let Some(prev) = az_seen.insert(s.availability_zone.clone(), id.to_string()) {
+            cx.problems.push(format!(
+                "interface_endpoints.subnets: subnets {prev} and {id} are both in {}: an endpoint takes one subnet per availability zone (DuplicateSubnetsInSameZone)",
+                s.availability_zone
+            ));
+        }
+    }
+}
+
+impl<C: Api + ?Sized + Sync> Perform<C> for InterfaceEndpoint {
+    async fn perform(c: &C, op: Op, run: &mut Run<'_>) -> Result<Option<String>, NodeFailure> {
+        match op {
+            Op::Create {
+                ref vpc,
+                ref service_name,
+                ref subnets,
+                ref security_groups,
+                private_dns,
+                ref policy,
+                ref tags,
+                ref client_token,
+            } => {
+                let token = run.token(client_token, &op);
+                let ep = NewEndpoint {
+                    vpc_id: id_of(vpc)?,
+                    service_name,
+                    endpoint_type: EndpointType::Interface,
+                    subnet_ids: &ids_of(subnets)?,
+                    security_group_ids: &ids_of(security_groups)?,
+                    route_table_ids: &[],
+                    private_dns: Some(private_dns),
+                    policy: policy.as_deref(),
+                    tags,
+                    client_token: &token,
+                };
+                endpoint::create(c, ep, run).await
+            }
+            Op::Modify {
+                endpoint,
+                add_subnets,
+                remove_subnets,
+                add_security_groups,
+                remove_security_groups,
+                private_dns,
+                policy,
+            } => {
+                let changes = EndpointChanges {
+                    add_subnets: ids_of(&add_subnets)?,
+                    remove_subnets,
+                    add_security_groups: ids_of(&add_security_groups)?,
+                    remove_security_groups,
+                    private_dns,
+                    policy,
+                    ..EndpointChanges::default()
+                };
+                endpoint::modify(c, id_of(&endpoint)?, &changes, run).await
+            }
+            Op::Delete { endpoint } => endpoint::delete(c, &endpoint, run).await,
+        }
+    }
+}

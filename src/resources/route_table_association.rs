@@ -1,0 +1,259 @@
+//! Associations of the plan's subnets with its private route table, keyed by subnet.
+//! A child kind: read as part of the route table, never tagged.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::route_table::{self, RouteTable};
+use super::subnet::Subnet;
+use super::{attrs, id_of, Call, KindOp, Never, Perform, ResourceKind, Tagging};
+use crate::changeset::{Action, Cx, IdRef, Matched, ResourceChange, CHANGED_OUTSIDE, NOT_IN_PLAN};
+use crate::execute::{NodeFailure, Run};
+use crate::model::{Address, Kind};
+use crate::observe::{owned_key, Observed};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedAssociation {
+    pub id: String,
+    pub subnet_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Associate {
+        route_table: IdRef,
+        subnet: IdRef,
+    },
+    Disassociate {
+        association_id: String,
+        /// What the association held: both may be deleted once it is gone.
+        subnet: String,
+        route_table: String,
+    },
+}
+
+impl KindOp for Op {
+    fn refs_mut(&mut self) -> Vec<&mut IdRef> {
+        match self {
+            Op::Associate {
+                route_table,
+                subnet,
+            } => vec![route_table, subnet],
+            Op::Disassociate { .. } => vec![],
+        }
+    }
+    fn api_name(&self) -> &'static str {
+        match self {
+            Op::Associate { .. } => "AssociateRouteTable",
+            Op::Disassociate { .. } => "DisassociateRouteTable",
+        }
+    }
+    fn creates(&self) -> bool {
+        matches!(self, Op::Associate { .. })
+    }
+    fn releases(&self) -> Vec<String> {
+        match self {
+            Op::Disassociate {
+                subnet,
+                route_table,
+                ..
+            } => vec![subnet.clone(), route_table.clone()],
+            Op::Associate { .. } => vec![],
+        }
+    }
+    fn removes(&self) -> bool {
+        matches!(self, Op::Disassociate { .. })
+    }
+    fn target(&self) -> Option<&str> {
+        match self {
+            Op::Associate { subnet, .. } => subnet.id(),
+            Op::Disassociate { association_id, .. } => Some(association_id),
+        }
+    }
+}
+
+/// The association calls, in the tool's own types.
+pub trait Api: Send + Sync {
+    /// Returns the association id.
+    fn associate_route_table(&self, route_table_id: &str, subnet_id: &str) -> impl Call<String>;
+    /// An association already gone is done.
+    fn disassociate_route_table(&self, association_id: &str) -> impl Call<()>;
+}
+
+pub fn disassociate(a: &ObservedAssociation, route_table: &str) -> Op {
+    Op::Disassociate {
+        association_id: a.id.clone(),
+        subnet: a.subnet_id.clone(),
+        route_table: route_table.to_string(),
+    }
+}
+
+pub struct RouteTableAssociation;
+
+impl ResourceKind for RouteTableAssociation {
+    const KIND: Kind = Kind::RouteTableAssociation;
+    const NAME: &'static str = "route_table_association";
+    const TAGGING: Tagging = Tagging::None;
+    const OWNED_BY_TAG: bool = false;
+    type Live = Never;
+    type Op = Op;
+
+    fn live(_obs: &Observed) -> Vec<&Never> {
+        Vec::new()
+    }
+
+    fn reconcile(cx: &mut Cx, _live: &Matched<Never>) {
+        if cx.plan.has_route_table() {
+            associate_plan_subnets(cx);
+            disassociate_others(cx);
+        }
+        leave_doomed_tables(cx, false);
+    }
+
+    fn retire(cx: &mut Cx, _live: &Matched<Never>) {
+        leave_doomed_tables(cx, true);
+    }
+
+    fn delete(o: &Never) -> Vec<super::Op> {
+        match *o {}
+    }
+}
+
+/// One association per plan subnet.
+fn associate_plan_subnets(cx: &mut Cx) {
+    let rt_addr = route_table::private();
+    let rt_ref = cx.reference(&rt_addr).expect("the route table runs first");
+    let observed_rt = cx.existing::<RouteTable>(route_table::PRIVATE);
+    let plan = cx.plan;
+    for key in plan.subnets.keys() {
+        let addr = Address::new(Kind::RouteTableAssociation, key);
+        let subnet_addr = Address::new(Kind::Subnet, key);
+        let sref = cx.reference(&subnet_addr).expect("subnets run first");
+        let existing = match (&sref, observed_rt) {
+            (IdRef::Id(sid), Some(rt)) => rt.associations.iter().find(|a| &a.subnet_id == sid),
+            _ => None,
+        };
+        if let Some(a) = existing {
+            cx.unchanged(addr, &a.id, vec![]);
+            continue;
+        }
+        let op = Op::Associate {
+            route_table: rt_ref.clone(),
+            subnet: sref,
+        };
+        let n = cx.node(&addr, op, &[]);
+        let reasons = if cx.replaced_old(&subnet_addr).is_some() {
+            vec!["subnet is replaced".into()]
+        } else if cx.existing::<Subnet>(key).is_some() {
+            vec![format!("association removed ({CHANGED_OUTSIDE})")]
+        } else {
+            vec![]
+        };
+        let want = attrs([
+            ("route_table", json!(rt_addr.to_string())),
+            ("subnet", json!(subnet_addr.to_string())),
+        ]);
+        cx.created_because(addr, n, reasons, want);
+    }
+}
+
+/// The associations of route tables that are deleted go first. On destroy they are
+/// listed (they were created with the plan); otherwise they go with their table's
+/// replacement or removal.
+fn leave_doomed_tables(cx: &mut Cx, show: bool) {
+    let doomed = cx.doomed_ids().clone();
+    for rt in cx
+        .obs
+        .route_tables
+        .iter()
+        .filter(|r| doomed.contains(&r.id))
+    {
+        for a in &rt.associations {
+            let addr = Address::new(Kind::RouteTableAssociation, subnet_key(cx, &a.subnet_id));
+            if show {
+                cx.record(ResourceChange {
+                    address: addr.clone(),
+                    action: Action::Delete,
+                    id: Some(a.id.clone()),
+                    reasons: vec![crate::changeset::DESTROYED.into()],
+                    before: Some(attrs([("subnet", json!(a.subnet_id))])),
+                    after: None,
+                    replace_paths: vec![],
+                });
+            }
+            cx.node(&addr, disassociate(a, &rt.id), &[]);
+        }
+    }
+}
+
+/// A subnet as an association's key: its plan key when the plan owns it, else its id.
+fn subnet_key(cx: &Cx, subnet_id: &str) -> String {
+    cx.obs
+        .subnets
+        .iter()
+        .find(|s| s.id == subnet_id)
+        .and_then(|s| owned_key(&s.tags, &cx.plan.name))
+        .and_then(Address::parse)
+        .map(|ad| ad.key)
+        .unwrap_or_else(|| subnet_id.to_string())
+}
+
+/// Associations of the plan's table with subnets no longer in the plan (owned or not),
+/// or with subnets being replaced: removed explicitly before any subnet goes.
+fn disassociate_others(cx: &mut Cx) {
+    let Some(rt) = cx.existing::<RouteTable>(route_table::PRIVATE) else {
+        return;
+    };
+    let plan = cx.plan;
+    let subnet_addrs: Vec<Address> = plan
+        .subnets
+        .keys()
+        .map(|k| Address::new(Kind::Subnet, k))
+        .collect();
+    let planned_ids: BTreeSet<String> = subnet_addrs
+        .iter()
+        .filter_map(|a| cx.reference(a)?.id().map(str::to_string))
+        .collect();
+    for a in &rt.associations {
+        if planned_ids.contains(&a.subnet_id) {
+            continue;
+        }
+        let replaced = subnet_addrs
+            .iter()
+            .any(|s| cx.replaced_old(s) == Some(a.subnet_id.as_str()));
+        let addr = Address::new(Kind::RouteTableAssociation, subnet_key(cx, &a.subnet_id));
+        if !replaced {
+            cx.record(ResourceChange {
+                address: addr.clone(),
+                action: Action::Delete,
+                id: Some(a.id.clone()),
+                reasons: vec![NOT_IN_PLAN.into()],
+                before: Some(attrs([("subnet", json!(a.subnet_id))])),
+                after: None,
+                replace_paths: vec![],
+            });
+        }
+        cx.node(&addr, disassociate(a, &rt.id), &[]);
+    }
+}
+
+impl<C: Api + ?Sized + Sync> Perform<C> for RouteTableAssociation {
+    async fn perform(c: &C, op: Op, _run: &mut Run<'_>) -> Result<Option<String>, NodeFailure> {
+        match op {
+            Op::Associate {
+                route_table,
+                subnet,
+            } => Ok(Some(
+                c.associate_route_table(id_of(&route_table)?, id_of(&subnet)?)
+                    .await?,
+            )),
+            Op::Disassociate { association_id, .. } => {
+                c.disassociate_route_table(&association_id).await?;
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Security-group rules, compared at the rule level: a child kind of the group, keyed
+//! `<group>.<direction>.<protocol>.<ports>.<peer>`. A new group comes with AWS's default
+//! allow-all egress rule; a plan that lists `egress` revokes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::security_group::{ObservedSecurityGroup, SecurityGroup};
+use super::{attrs, id_of, Call, KindOp, Never, Perform, ResourceKind, Tagging};
+use crate::changeset::{
+    Action, Attrs, Cx, IdRef, Matched, ResourceChange, CHANGED_OUTSIDE, NOT_IN_PLAN,
+};
+use crate::execute::{NodeFailure, Run};
+use crate::model::{Address, Direction, Kind, Peer, Protocol, Rule};
+use crate::observe::{owned_key, Observed};
+
+/// A security-group permission as the executor sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleOp {
+    pub direction: Direction,
+    pub protocol: Protocol,
+    pub ports: (Option<i32>, Option<i32>),
+    pub cidr: Option<String>,
+    pub group: Option<IdRef>,
+}
+
+/// A rule whose group peer is resolved to an id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsRule {
+    pub protocol: Protocol,
+    pub ports: (Option<i32>, Option<i32>),
+    pub cidr: Option<String>,
+    pub group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Authorize { group: IdRef, rule: RuleOp },
+    Revoke { group: IdRef, rule: RuleOp },
+}
+
+impl Op {
+    fn parts(&self) -> (&IdRef, &RuleOp) {
+        match self {
+            Op::Authorize { group, rule } | Op::Revoke { group, rule } => (group, rule),
+        }
+    }
+}
+
+impl KindOp for Op {
+    fn refs_mut(&mut self) -> Vec<&mut IdRef> {
+        match self {
+            Op::Authorize { group, rule } | Op::Revoke { group, rule } => {
+                let mut v = vec![group];
+                v.extend(rule.group.as_mut());
+                v
+            }
+        }
+    }
+    fn api_name(&self) -> &'static str {
+        match (self, self.parts().1.direction) {
+            (Op::Authorize { .. }, Direction::Ingress) => "AuthorizeSecurityGroupIngress",
+            (Op::Authorize { .. }, Direction::Egress) => "AuthorizeSecurityGroupEgress",
+            (Op::Revoke { .. }, Direction::Ingress) => "RevokeSecurityGroupIngress",
+            (Op::Revoke { .. }, Direction::Egress) => "RevokeSecurityGroupEgress",
+        }
+    }
+    /// A revoked rule no longer names its peer group: that group may then be deleted.
+    fn releases(&self) -> Vec<String> {
+        match self {
+            Op::Revoke { rule, .. } => rule
+                .group
+                .as_ref()
+                .and_then(IdRef::id)
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            Op::Authorize { .. } => vec![],
+        }
+    }
+    fn removes(&self) -> bool {
+        matches!(self, Op::Revoke { .. })
+    }
+    fn target(&self) -> Option<&str> {
+        self.parts().0.id()
+    }
+}
+
+/// The rule calls, in the tool's own types.
+pub trait Api: Send + Sync {
+    /// Authorize (`grant`) or revoke permissions on a group, in one call.
+    fn change_rules(
+        &self,
+        group_id: &str,
+        direction: Direction,
+        rules: &[AwsRule],
+        grant: bool,
+    ) -> impl Call<()>;
+}
+
+pub struct SecurityGroupRule;
+
+impl ResourceKind for SecurityGroupRule {
+    const KIND: Kind = Kind::SecurityGroupRule;
+    const NAME: &'static str = "security_group_rule";
+    const TAGGING: Tagging = Tagging::None;
+    const OWNED_BY_TAG: bool = false;
+    type Live = Never;
+    type Op = Op;
+
+    fn live(_obs: &Observed) -> Vec<&Never> {
+        Vec::new()
+    }
+
+    fn reconcile(cx: &mut Cx, _live: &Matched<Never>) {
+        let key_of = group_keys(cx);
+        let plan = cx.plan;
+        for key in plan.security_groups.keys() {
+            plan_rules(cx, key, &key_of);
+        }
+        revoke_references_to_doomed(cx);
+    }
+
+    fn retire(cx: &mut Cx, _live: &Matched<Never>) {
+        revoke_references_to_doomed(cx);
+    }
+
+    fn delete(o: &Never) -> Vec<super::Op> {
+        match *o {}
+    }
+}
+
+/// id -> key of the groups matched to the plan's keys, but for replaced ones: a rule
+/// that names the old copy of a replaced group is not the plan's rule.
+fn group_keys(cx: &Cx) -> BTreeMap<String, String> {
+    cx.kept_ids(Kind::SecurityGroup)
+        .filter(|(k, id)| cx.replaced_old(&Address::new(Kind::SecurityGroup, *k)) != Some(*id))
+        .map(|(k, id)| (id.to_string(), k.to_string()))
+        .collect()
+}
+
+/// Map an observed rule's group id back to the plan's vocabulary.
+fn resolve_peer(r: &Rule, own_id: &str, key_of: &BTreeMap<String, String>) -> Rule {
+    let peer = match &r.peer {
+        Peer::ForeignGroup(id) if id == own_id => Peer::SelfGroup,
+        Peer::ForeignGroup(id) => match key_of.get(id) {
+            Some(k) => Peer::Group(k.clone()),
+            None => Peer::ForeignGroup(id.clone()),
+        },
+        other => other.clone(),
+    };
+    Rule { peer, ..r.clone() }
+}
+
+pub fn rule_attrs(group: &str, r: &Rule) -> Attrs {
+    attrs([
+        ("security_group", json!(group)),
+        ("direction", json!(r.direction.as_str())),
+        ("protocol", json!(r.protocol.as_str())),
+        (
+            "ports",
+            match r.ports {
+                None => json!("all"),
+                Some((x, y)) if x == y => json!(x.to_string()),
+                Some((x, y)) => json!(format!("{x}-{y}")),
+            },
+        ),
+        ("peer", json!(r.peer.to_string())),
+    ])
+}
+
+/// The op's view of a rule. Authorize refers to the planned groups; revoke to the
+/// groups AWS has now (`observed`: the group's own id, and key -> id of what exists).
+fn rule_op(
+    cx: &Cx,
+    r: &Rule,
+    own: &IdRef,
+    observed: Option<(&str, &BTreeMap<String, String>)>,
+) -> RuleOp {
+    let (f, t) = r.aws_ports();
+    let planned = |k: &str| cx.reference(&Address::new(Kind::SecurityGroup, k));
+    let (cidr, group) = match (&r.peer, observed) {
+        (Peer::Cidr(n), _) => (Some(n.to_string()), None),
+        (Peer::SelfGroup, Some((own_id, _))) => (None, Some(IdRef::Id(own_id.to_string()))),
+        (Peer::SelfGroup, None) => (None, Some(own.clone())),
+        (Peer::Group(k), Some((_, ids))) => match ids.get(k) {
+            Some(id) => (None, Some(IdRef::Id(id.clone()))),
+            None => (None, planned(k)),
+        },
+        (Peer::Group(k), None) => (None, planned(k)),
+        (Peer::ForeignGroup(id), _) => (None, Some(IdRef::Id(id.clone()))),
+    };
+    RuleOp {
+        direction: r.direction,
+        protocol: r.protocol,
+        ports: (f, t),
+        cidr,
+        group,
+    }
+}
+
+/// The rules of one plan group: authorize what is missing, revoke what the plan does
+/// not have.
+fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
+    let plan = cx.plan;
+    let spec = &plan.security_groups[key];
+    let gaddr = Address::new(Kind::SecurityGroup, key);
+    let gref = cx.reference(&gaddr).expect("groups run first");
+    let is_new = cx.is_fresh(&gaddr);
+    let group: Option<&ObservedSecurityGroup> = cx.existing::<SecurityGroup>(key);
+    let observed: BTreeSet<Rule> = match group.filter(|_| !is_new) {
+        None => BTreeSet::from([Rule::default_egress()]),
+        Some(g) => g
+            .rules
+            .iter()
+            .map(|r| resolve_peer(r, &g.id, key_of))
+            .collect(),
+    };
+    let ids: BTreeMap<String, String> =
+        key_of.iter().map(|(i, k)| (k.clone(), i.clone())).collect();
+    for r in spec.rules.union(&observed) {
+        let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
+        let attrs = rule_attrs(key, r);
+        match (spec.rules.contains(r), observed.contains(r)) {
+            // The default egress of a new group is created by AWS with it.
+            (true, true) if is_new => {}
+            (true, true) => cx.record(record(addr, Action::NoOp, vec![], None, None)),
+            (true, false) => {
+                let op = Op::Authorize {
+                    group: gref.clone(),
+                    rule: rule_op(cx, r, &gref, None),
+                };
+                cx.node(&addr, op, &[]);
+                let reasons = if is_new { vec![] } else { cx.missing_reason() };
+                cx.record(record(addr, Action::Create, reasons, None, Some(attrs)));
+            }
+            (false, true) => {
+                let own_id = group.map(|g| g.id.as_str()).unwrap_or_default();
+                let op = Op::Revoke {
+                    group: gref.clone(),
+                    rule: rule_op(cx, r, &gref, Some((own_id, &ids))),
+                };
+                cx.node(&addr, op, &[]);
+                let reason = match &r.peer {
+                    _ if is_new => "AWS's default egress rule is not in the plan".to_string(),
+                    Peer::ForeignGroup(id) if cx.doomed_ids().contains(id) => {
+                        format!("its peer group {id} is deleted or replaced")
+                    }
+                    _ => format!("{NOT_IN_PLAN} ({CHANGED_OUTSIDE}, or removed from the plan)"),
+                };
+                cx.record(record(
+                    addr,
+                    Action::Delete,
+                    vec![reason],
+                    Some(attrs),
+                    None,
+                ));
+            }
+            (false, false) => unreachable!("rule comes from one of the two sets"),
+        }
+    }
+}
+
+fn record(
+    address: Address,
+    action: Action,
+    reasons: Vec<String>,
+    before: Option<Attrs>,
+    after: Option<Attrs>,
+) -> ResourceChange {
+    ResourceChange {
+        address,
+        action,
+        id: None,
+        reasons,
+        before,
+        after,
+        replace_paths: vec![],
+    }
+}
+
+/// Rules in groups that are not the plan's kept groups (doomed ones) that name another
+/// doomed group must go first: AWS refuses to delete a group another group's rule
+/// names, even when both are being deleted. Rules inside a doomed group otherwise
+/// vanish with it. (The plan's own groups revoke such rules in `plan_rules`.)
+fn revoke_references_to_doomed(cx: &mut Cx) {
+    let plan = cx.plan;
+    let doomed = cx.doomed_ids().clone();
+    for g in &cx.obs.security_groups {
+        let kept = !doomed.contains(&g.id)
+            && owned_key(&g.tags, &plan.name)
+                .and_then(Address::parse)
+                .is_some_and(|a| {
+                    cx.reference(&Address::new(Kind::SecurityGroup, &a.key))
+                        == Some(IdRef::Id(g.id.clone()))
+                });
+        if kept {
+            continue;
+        }
+        for r in &g.rules {
+            let Peer::ForeignGroup(id) = &r.peer else {
+                continue;
+            };
+            if doomed.contains(id) && id != &g.id {
+                let (f, t) = r.aws_ports();
+                let op = Op::Revoke {
+                    group: IdRef::Id(g.id.clone()),
+                    rule: RuleOp {
+                        direction: r.direction,
+                        protocol: r.protocol,
+                        ports: (f, t),
+                        cidr: None,
+                        group: Some(IdRef::Id(id.clone())),
+                    },
+                };
+                let addr = Address::new(Kind::SecurityGroupRule, format!("{}.{}", g.id, r.key()));
+                cx.node(&addr, op, &[]);
+            }
+        }
+    }
+}
+
+impl<C: Api + ?Sized + Sync> Perform<C> for SecurityGroupRule {
+    async fn perform(c: &C, op: Op, _run: &mut Run<'_>) -> Result<Option<String>, NodeFailure> {
+        let grant = matches!(op, Op::Authorize { .. });
+        let (group, rule) = op.parts();
+        let r = AwsRule {
+            protocol: rule.protocol,
+            ports: rule.ports,
+            cidr: rule.cidr.clone(),
+            group_id: rule
+                .group
+                .as_ref()
+                .map(id_of)
+                .transpose()?
+                .map(str::to_string),
+        };
+        // Already there / already gone (a concurrent or interrupted run, or a revoke in a
+        // group that is gone itself): done.
+        let done = |code: Option<&str>| match code {
+            Some("InvalidPermission.Duplicate") => grant,
+            Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound") => !grant,
+            _ => false,
+        };
+        match c
+            .change_rules(id_of(group)?, rule.direction, &[r], grant)
+            .await
+        {
+            Err(e) if done(e.code.as_deref()) => Ok(None),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(None),
+        }
+    }
+}

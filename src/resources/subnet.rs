@@ -1,0 +1,207 @@
+//! Subnets of the plan (private: associated with the plan's route table). AZ and CIDR
+//! force replacement; a new CIDR that overlaps the old one is created only after the old
+//! subnet is deleted.
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{attrs, id_of, Call, KindOp, Live, Perform, ResourceKind, Tagging};
+use crate::changeset::{Attrs, Cx, IdRef, Matched, Replacement};
+use crate::execute::{NodeFailure, Run};
+use crate::model::{Address, Kind};
+use crate::observe::{Observed, Tags};
+use crate::plan::SubnetSpec;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedSubnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub cidr: String,
+    pub tags: Tags,
+}
+
+impl Live for ObservedSubnet {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+    fn vpc_id(&self) -> Option<&str> {
+        Some(&self.vpc_id)
+    }
+    fn holds(&self) -> Vec<&str> {
+        vec![&self.vpc_id]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Create {
+        vpc: IdRef,
+        availability_zone: String,
+        cidr: String,
+        tags: Tags,
+    },
+    Delete {
+        subnet: String,
+    },
+}
+
+impl KindOp for Op {
+    fn refs_mut(&mut self) -> Vec<&mut IdRef> {
+        match self {
+            Op::Create { vpc, .. } => vec![vpc],
+            Op::Delete { .. } => vec![],
+        }
+    }
+    fn api_name(&self) -> &'static str {
+        match self {
+            Op::Create { .. } => "CreateSubnet",
+            Op::Delete { .. } => "DeleteSubnet",
+        }
+    }
+    fn creates(&self) -> bool {
+        matches!(self, Op::Create { .. })
+    }
+    fn deletes(&self) -> Option<&str> {
+        match self {
+            Op::Delete { subnet } => Some(subnet),
+            Op::Create { .. } => None,
+        }
+    }
+    fn target(&self) -> Option<&str> {
+        match self {
+            Op::Delete { subnet } => Some(subnet),
+            Op::Create { vpc, .. } => vpc.id(),
+        }
+    }
+}
+
+/// The subnet calls, in the tool's own types.
+pub trait Api: Send + Sync {
+    fn describe_subnets_by_plan(&self, plan: &str) -> impl Call<Vec<ObservedSubnet>>;
+    /// Existing subnets the plan names by id.
+    fn describe_subnets_by_ids(&self, ids: &[String]) -> impl Call<Vec<ObservedSubnet>>;
+    fn create_subnet(&self, vpc_id: &str, az: &str, cidr: &str, tags: &Tags) -> impl Call<String>;
+    /// Retries `DependencyViolation` for a bounded time; a subnet already gone is done.
+    fn delete_subnet(&self, id: &str) -> impl Call<()>;
+}
+
+pub struct Subnet;
+
+impl ResourceKind for Subnet {
+    const KIND: Kind = Kind::Subnet;
+    const NAME: &'static str = "subnet";
+    const TAGGING: Tagging = Tagging::Ec2;
+    const OWNED_BY_TAG: bool = true;
+    type Live = ObservedSubnet;
+    type Op = Op;
+
+    fn live(obs: &Observed) -> Vec<&ObservedSubnet> {
+        obs.subnets.iter().collect()
+    }
+
+    fn reconcile(cx: &mut Cx, live: &Matched<ObservedSubnet>) {
+        let plan = cx.plan;
+        for (key, spec) in &plan.subnets {
+            let addr = Address::new(Kind::Subnet, key);
+            let want = want_attrs(spec);
+            match live.get(key) {
+                Some(s)
+                    if s.cidr == spec.cidr.to_string()
+                        && s.availability_zone == spec.availability_zone =>
+                {
+                    cx.tags_only(addr, s)
+                }
+                Some(s) => {
+                    let n = create(cx, &addr, spec);
+                    let r = replacement(s, spec, want);
+                    cx.replaced::<Subnet>(addr, s, n, r);
+                }
+                None => {
+                    let n = create(cx, &addr, spec);
+                    cx.created(addr, n, want);
+                }
+            }
+        }
+    }
+
+    fn delete(o: &ObservedSubnet) -> Vec<super::Op> {
+        vec![Op::Delete {
+            subnet: o.id.clone(),
+        }
+        .into()]
+    }
+
+    fn shown(o: &ObservedSubnet) -> Option<Attrs> {
+        Some(attrs([
+            ("availability_zone", json!(o.availability_zone)),
+            ("cidr", json!(o.cidr)),
+        ]))
+    }
+}
+
+fn want_attrs(spec: &SubnetSpec) -> Attrs {
+    attrs([
+        ("availability_zone", json!(spec.availability_zone)),
+        ("cidr", json!(spec.cidr.to_string())),
+    ])
+}
+
+fn create(cx: &mut Cx, addr: &Address, spec: &SubnetSpec) -> usize {
+    let op = Op::Create {
+        vpc: cx.vpc_ref(),
+        availability_zone: spec.availability_zone.clone(),
+        cidr: spec.cidr.to_string(),
+        tags: cx.tags(addr),
+    };
+    cx.node(addr, op, &[])
+}
+
+/// A subnet whose AZ or CIDR changed. A new CIDR that overlaps the old one can be
+/// created only once the old subnet is gone.
+fn replacement(s: &ObservedSubnet, spec: &SubnetSpec, want: Attrs) -> Replacement {
+    let mut paths = Vec::new();
+    if s.cidr != spec.cidr.to_string() {
+        paths.push("cidr".to_string());
+    }
+    if s.availability_zone != spec.availability_zone {
+        paths.push("availability_zone".to_string());
+    }
+    let overlaps = s
+        .cidr
+        .parse::<Ipv4Net>()
+        .map(|o| o.contains(&spec.cidr) || spec.cidr.contains(&o))
+        .unwrap_or(true);
+    Replacement {
+        reasons: vec![format!("{} forces replacement", paths.join(", "))],
+        paths,
+        before: Subnet::shown(s),
+        after: want,
+        delete_first: overlaps,
+    }
+}
+
+impl<C: Api + ?Sized + Sync> Perform<C> for Subnet {
+    async fn perform(c: &C, op: Op, _run: &mut Run<'_>) -> Result<Option<String>, NodeFailure> {
+        match op {
+            Op::Create {
+                vpc,
+                availability_zone,
+                cidr,
+                tags,
+            } => Ok(Some(
+                c.create_subnet(id_of(&vpc)?, &availability_zone, &cidr, &tags)
+                    .await?,
+            )),
+            Op::Delete { subnet } => {
+                c.delete_subnet(&subnet).await?;
+                Ok(None)
+            }
+        }
+    }
+}
