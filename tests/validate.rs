@@ -1595,3 +1595,22 @@ fn shipped_minimal_plan_adopts_a_vpc() {
         assert!(ie.private_dns);
     }
 }
+
+// ------------------------------------------------------------------------ egress
+
+#[test]
+fn egress_internet_gateway_is_read_and_typos_are_located() {
+    let p = accept(&format!("{BASE}\n[egress]\ninternet_gateway = true\n"));
+    assert!(p.wants_internet_gateway());
+    assert!(!accept(BASE).wants_internet_gateway());
+    let d = reject_one(&format!("{BASE}\n[egress]\ninternet_gatway = true\n"));
+    assert_diag(
+        &d,
+        (29, 1),
+        "egress.internet_gatway",
+        &["unknown field `internet_gatway`", "`internet_gateway`"],
+    );
+    let d = reject_one(&format!("{BASE}\n[egress]\ninternet_gateway = \"yes\"\n"));
+    assert_eq!(d.field, "egress.internet_gateway", "{d}");
+    assert_eq!(d.line, 29, "{d}");
+}

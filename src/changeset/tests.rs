@@ -12,7 +12,8 @@ use crate::plan::{validate_source, Plan};
 use crate::render::Progress;
 use crate::resources::tags::SetTags;
 use crate::resources::{
-    gateway_endpoint, interface_endpoint, route_table, security_group, subnet, vpc,
+    gateway_endpoint, interface_endpoint, internet_gateway, route_table, security_group, subnet,
+    vpc,
 };
 
 const STUDIO: &str = include_str!("../../plans/studio-vpc.toml");
@@ -763,4 +764,135 @@ async fn a_failed_endpoint_is_replaced() {
     assert!(c.reasons[0].contains("state failed"), "{:?}", c.reasons);
     converge(&cloud, &plan).await;
     assert_eq!(cloud.counts(), [1, 3, 1, 2, 6]);
+}
+
+// ------------------------------------------------------------------ internet gateway
+
+fn with_gateway(name: &str) -> Plan {
+    plan_from(&format!(
+        "{}\n[egress]\ninternet_gateway = true\n",
+        STUDIO.replace("name = \"ml-platform\"", &format!("name = \"{name}\""))
+    ))
+}
+
+fn gateways(cloud: &FakeCloud) -> Vec<crate::observe::ObservedInternetGateway> {
+    cloud.world.lock().unwrap().internet_gateways.clone()
+}
+
+#[tokio::test]
+async fn an_internet_gateway_is_created_tagged_attached_and_replans_empty() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = with_gateway("igw1");
+    let cs = converge(&cloud, &plan).await;
+    assert!(actions(&cs).contains(&("internet_gateway.main".into(), Action::Create)));
+    assert_eq!(cs.summary().add, 19);
+    let igws = gateways(&cloud);
+    assert_eq!(igws.len(), 1);
+    let vpc = cloud.world.lock().unwrap().vpcs[0].id.clone();
+    assert_eq!(igws[0].attached_to.as_deref(), Some(vpc.as_str()));
+    assert_eq!(igws[0].tags["sagevpc:key"], "internet_gateway.main");
+    assert_eq!(igws[0].tags["sagevpc:plan"], "igw1");
+    assert_eq!(igws[0].tags["Name"], "igw1-main");
+    // The attach waits for the create and for the VPC.
+    let attach = cs
+        .nodes
+        .iter()
+        .find(|n| {
+            matches!(
+                n.op,
+                Op::InternetGateway(internet_gateway::Op::Attach { .. })
+            )
+        })
+        .unwrap();
+    assert_eq!(attach.deps.len(), 2, "{:?}", attach.deps);
+    // The private route table never routes to it.
+    let w = cloud.world.lock().unwrap();
+    assert!(w.route_tables[0]
+        .routes
+        .iter()
+        .all(|r| !r.target.starts_with("igw-")));
+}
+
+#[tokio::test]
+async fn a_detached_internet_gateway_is_attached_again() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = with_gateway("igw2");
+    converge(&cloud, &plan).await;
+    cloud.world.lock().unwrap().internet_gateways[0].attached_to = None;
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    assert_eq!(
+        actions(&cs),
+        vec![("internet_gateway.main".to_string(), Action::Update)]
+    );
+    let c = cs
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Update)
+        .unwrap();
+    assert!(c.reasons[0].contains("not attached"), "{:?}", c.reasons);
+    converge(&cloud, &plan).await;
+    assert!(gateways(&cloud)[0].attached_to.is_some());
+}
+
+#[tokio::test]
+async fn an_internet_gateway_is_detached_and_deleted_before_the_vpc() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = with_gateway("igw3");
+    converge(&cloud, &plan).await;
+    // Dropped from the plan: detached, then deleted; nothing else changes.
+    let without = studio("igw3");
+    let cs = diff(&without, &cloud.observe(&without)).unwrap();
+    assert_eq!(
+        actions(&cs),
+        vec![("internet_gateway.main".to_string(), Action::Delete)]
+    );
+    let order = cs.topo_order().unwrap();
+    let apis: Vec<&str> = order.iter().map(|&i| cs.nodes[i].op.api_name()).collect();
+    assert_eq!(apis, ["DetachInternetGateway", "DeleteInternetGateway"]);
+    converge(&cloud, &without).await;
+    assert!(gateways(&cloud).is_empty());
+
+    // Destroyed with the plan: the VPC's delete waits for the detach.
+    converge(&cloud, &plan).await;
+    let cs = destroy(&plan, &cloud.observe(&plan)).unwrap();
+    let detach = cs
+        .nodes
+        .iter()
+        .position(|n| {
+            matches!(
+                n.op,
+                Op::InternetGateway(internet_gateway::Op::Detach { .. })
+            )
+        })
+        .unwrap();
+    let vpc_delete = cs
+        .nodes
+        .iter()
+        .find(|n| matches!(n.op, Op::Vpc(vpc::Op::Delete { .. })))
+        .unwrap();
+    assert!(vpc_delete.deps.contains(&detach));
+    let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(cloud.counts(), [0, 0, 0, 0, 0]);
+    assert!(gateways(&cloud).is_empty());
+}
+
+#[tokio::test]
+async fn a_replaced_vpc_takes_its_internet_gateway_with_it() {
+    let cloud = Arc::new(FakeCloud::default());
+    converge(&cloud, &with_gateway("igw4")).await;
+    let moved = plan_from(
+        &format!(
+            "{}\n[egress]\ninternet_gateway = true\n",
+            STUDIO.replace("name = \"ml-platform\"", "name = \"igw4\"")
+        )
+        .replace("10.20.", "10.30."),
+    );
+    let cs = converge(&cloud, &moved).await;
+    assert!(actions(&cs).contains(&("internet_gateway.main".into(), Action::Replace)));
+    let igws = gateways(&cloud);
+    assert_eq!(igws.len(), 1);
+    let vpc = cloud.world.lock().unwrap().vpcs[0].clone();
+    assert_eq!(vpc.cidr, "10.30.0.0/16");
+    assert_eq!(igws[0].attached_to.as_deref(), Some(vpc.id.as_str()));
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::model::Rule;
 
-pub use validate::validate_source;
+pub use validate::{validate_source, validate_with_files};
 
 /// A validated plan: what the user wants to exist.
 #[derive(Debug, Clone)]
@@ -31,6 +31,9 @@ pub struct Plan {
     pub gateway_endpoints: BTreeMap<String, GatewayEndpointSpec>,
     pub interface_endpoints: BTreeMap<String, InterfaceEndpointSpec>,
     pub egress: EgressSpec,
+    /// The files the plan names (policy documents) as read, by the path it names them
+    /// with: a saved plan carries them.
+    pub files: BTreeMap<String, String>,
 }
 
 /// How the VPC reaches the internet (`[egress]`). Private subnets never route to it.
@@ -98,15 +101,23 @@ pub struct InterfaceEndpointSpec {
 impl Plan {
     /// Read, parse and validate a plan file. No AWS call.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+        let whole = |message: String| PlanError {
             diagnostics: vec![Diagnostic {
                 file: path.to_path_buf(),
                 line: 0,
                 column: 0,
                 field: String::new(),
-                message: format!("cannot read plan file: {e}"),
+                message,
             }],
-        })?;
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| whole(format!("cannot read plan file: {e}")))?;
+        if crate::changeset::saved::is_saved_plan(&text) {
+            return Err(whole(format!(
+                "this is a saved plan (written by `sagevpc plan --out`), not a plan file: run it with `sagevpc apply {}`",
+                path.display()
+            )));
+        }
         validate_source(path, &text)
     }
 

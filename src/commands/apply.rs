@@ -1,0 +1,260 @@
+//! `apply` (a plan file or a saved plan) and `destroy`: show the changes, confirm, take
+//! the apply lock, check that the approved changes are still the ones to make, run them.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::read::{changes, read_and_diff};
+use super::{load, Session};
+use crate::aws::{Aws, AwsError};
+use crate::changeset::saved::SavedPlan;
+use crate::changeset::Changeset;
+use crate::cli::ApplyArgs;
+use crate::execute::lock::{lock_name, PlanLock};
+use crate::execute::{self, CloudBackend, ExecOptions, ExecReport};
+use crate::observe::{self, Observed};
+use crate::plan::Plan;
+use crate::render::{self, Progress};
+
+const STALE: &str = "error: saved plan is stale: the live state changed since the saved plan was made; run `sagevpc plan --out` again. Nothing was changed.";
+
+pub(super) async fn apply_cmd(
+    s: &mut Session<'_>,
+    args: &ApplyArgs,
+    destroy: bool,
+) -> Result<u8, String> {
+    let saved = SavedPlan::read(&args.plan).map_err(|e| format!("error: {e}"))?;
+    if saved.is_some() && destroy {
+        return Err("error: destroy takes a plan file, not a saved plan".into());
+    }
+    let plan = match &saved {
+        Some(saved) => saved.plan()?,
+        None => load(&args.plan)?,
+    };
+    let aws = s.connect(&plan).await;
+    let (obs, fresh) = read_and_diff(s, &aws, &plan, destroy).await?;
+    let is_saved = saved.is_some();
+    let cs = match saved {
+        None => fresh,
+        Some(saved) if obs.fingerprint() != saved.observed_fingerprint => return Err(STALE.into()),
+        Some(saved) => saved.changeset,
+    };
+    print!("{}", render::human::changeset(&cs));
+    if cs.is_empty() {
+        return Ok(0);
+    }
+    if !args.auto_approve {
+        confirm(destroy)?;
+    }
+    let (lock, now) = take_lock(s, &aws, &plan, args).await?;
+    let recheck = Recheck {
+        plan: &plan,
+        approved: &obs,
+        saved: is_saved,
+        destroy,
+    };
+    let cs = match recheck.still_right(now, cs) {
+        Ok(Some(cs)) => cs,
+        other => {
+            lock.release().await;
+            return other.map(|_| 0);
+        }
+    };
+    let report = run_changes(s, &aws, &cs, args).await;
+    lock.release().await;
+    summarize(&cs, &report, destroy)
+}
+
+fn confirm(destroy: bool) -> Result<(), String> {
+    let stdin = std::io::stdin();
+    let what = if destroy { "destroy" } else { "apply" };
+    if !stdin.is_terminal() {
+        return Err(format!(
+            "error: {what} needs confirmation, but stdin is not a terminal; re-run with --auto-approve to proceed"
+        ));
+    }
+    print!(
+        "\nDo you want to {}? Only 'yes' will be accepted.\n  Enter a value: ",
+        if destroy {
+            "destroy these resources"
+        } else {
+            "perform these actions"
+        }
+    );
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("error: reading confirmation: {e}"))?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} cancelled.",
+            if destroy { "Destroy" } else { "Apply" }
+        ))
+    }
+}
+
+/// One run of a plan changes AWS at a time (see `execute::lock`). Returns the lock and
+/// the live state re-read once it was ours. A lock that turns out not to be ours (two
+/// runs took it at the same moment on an emulator) is forfeited and waited for again.
+async fn take_lock(
+    s: &mut Session<'_>,
+    aws: &Aws,
+    plan: &Plan,
+    args: &ApplyArgs,
+) -> Result<(PlanLock, Result<Observed, AwsError>), String> {
+    let t0 = Instant::now();
+    let mut waited = false;
+    loop {
+        let lock = PlanLock::acquire(
+            aws,
+            &plan.name,
+            Duration::from_secs(args.lock_ttl),
+            Duration::from_secs(args.lock_timeout),
+            |holder| {
+                if !std::mem::replace(&mut waited, true) {
+                    println!(
+                        "\nWaiting for another run of plan {:?} to finish (lock {}, held by {holder})...",
+                        plan.name,
+                        lock_name(&plan.name)
+                    )
+                }
+            },
+        )
+        .await
+        .map_err(|e| format!("error: {e}"))?;
+        let locked = t0.elapsed();
+        // The re-read overlaps with the lock's confirmation read.
+        let t1 = Instant::now();
+        let (now, confirmed) = tokio::join!(observe::observe(aws, plan), lock.confirm());
+        match confirmed {
+            Ok(true) => {
+                s.phases.push(("lock", locked));
+                s.time("re-read", t1);
+                return Ok((lock, now));
+            }
+            Ok(false) => {
+                tracing::info!(
+                    "another run took the apply lock at the same moment; waiting for it"
+                );
+                lock.forfeit();
+            }
+            Err(e) => {
+                lock.release().await;
+                return Err(format!("error: confirming the apply lock failed: {e}"));
+            }
+        }
+    }
+}
+
+/// Whatever happened before the lock was ours is re-read: the approved changes must
+/// still be the ones to make.
+struct Recheck<'a> {
+    plan: &'a Plan,
+    approved: &'a Observed,
+    saved: bool,
+    destroy: bool,
+}
+
+impl Recheck<'_> {
+    /// `Some(changes)` to run, `None` when another run already made them, or an error
+    /// when AWS changed in another way.
+    fn still_right(
+        &self,
+        now: Result<Observed, AwsError>,
+        cs: Changeset,
+    ) -> Result<Option<Changeset>, String> {
+        let now = now.map_err(|e| format!("error: reading live state failed: {e}"))?;
+        if now.fingerprint() == self.approved.fingerprint() {
+            return Ok(Some(cs));
+        }
+        if self.saved {
+            return Err(STALE.to_string());
+        }
+        let again = changes(self.plan, &now, self.destroy)?;
+        if again.is_empty() {
+            println!(
+                "\nNo changes left: another run of this plan made them while this one waited."
+            );
+            return Ok(None);
+        }
+        let same =
+            again.changes.len() == cs.changes.len()
+                && again.changes.iter().zip(&cs.changes).all(|(x, y)| {
+                    x.address == y.address && x.action == y.action && x.after == y.after
+                });
+        if same {
+            Ok(Some(again))
+        } else {
+            Err("error: AWS changed while this run waited for the apply lock; the approved changes are no longer the right ones. Nothing was changed; run `sagevpc plan` and apply again.".into())
+        }
+    }
+}
+
+async fn run_changes(
+    s: &mut Session<'_>,
+    aws: &Aws,
+    cs: &Changeset,
+    args: &ApplyArgs,
+) -> ExecReport {
+    println!();
+    if s.cli.stats {
+        let (calls, waits) = cs.critical_path();
+        eprintln!(
+            "stats: changeset {} nodes; critical path {calls} API calls and {waits} endpoint waits",
+            cs.nodes.len()
+        );
+    }
+    let opts = ExecOptions {
+        parallelism: args.parallelism as usize,
+        endpoint_timeout: Duration::from_secs(args.endpoint_timeout),
+        ..ExecOptions::default()
+    };
+    let backend = Arc::new(CloudBackend::new(
+        Arc::new(aws.clone()),
+        opts.endpoint_timeout,
+    ));
+    let t0 = Instant::now();
+    let report = execute::execute(cs, backend, &opts, &Progress::stdout()).await;
+    s.time("execute", t0);
+    if s.cli.stats {
+        eprintln!(
+            "stats: execute measured critical path {:.3}s (the longest dependency chain, each node at its real duration)",
+            report.measured_critical_path.as_secs_f64()
+        );
+    }
+    report
+}
+
+fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<u8, String> {
+    let s = cs.summary();
+    if report.errors.is_empty() {
+        if destroy {
+            println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
+        } else {
+            println!(
+                "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
+                s.add, s.change, s.destroy
+            );
+        }
+        return Ok(0);
+    }
+    let mut msg = String::new();
+    for e in &report.errors {
+        msg.push_str(&format!("error: {e}\n"));
+        if let Some(h) = &e.hint {
+            msg.push_str(&format!("hint: {h}\n"));
+        }
+    }
+    msg.push_str(&format!(
+        "error: {} stopped after {} of {} actions; run it again to converge (it only does what is still missing)",
+        if destroy { "destroy" } else { "apply" },
+        report.completed,
+        cs.nodes.len()
+    ));
+    Err(msg)
+}

@@ -1,0 +1,46 @@
+//! `validate` and `plan`.
+
+use std::path::Path;
+
+use super::read::read_and_diff;
+use super::{load, Session};
+use crate::changeset::saved::SavedPlan;
+use crate::cli::{Output, PlanArgs};
+use crate::render;
+
+pub(super) fn validate_cmd(path: &Path) -> Result<u8, String> {
+    let p = load(path)?;
+    println!(
+        "Plan {:?} ({}) is valid: {} subnets, {} security groups, {} gateway and {} interface endpoints.",
+        p.name,
+        path.display(),
+        p.subnets.len(),
+        p.security_groups.len(),
+        p.gateway_endpoints.len(),
+        p.interface_endpoints.len()
+    );
+    Ok(0)
+}
+
+pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8, String> {
+    let plan = load(&args.plan)?;
+    let aws = s.connect(&plan).await;
+    let (obs, cs) = read_and_diff(s, &aws, &plan, false).await?;
+    if let Some(out) = &args.out {
+        SavedPlan::new(&args.plan, &plan, &obs, &cs)?.write(out)?;
+        eprintln!(
+            "Saved the changeset to {}; run `sagevpc apply {}` to perform exactly these actions.",
+            out.display(),
+            out.display()
+        );
+    }
+    match args.output {
+        Output::Human => print!("{}", render::human::changeset(&cs)),
+        Output::Json => println!("{}", render::json::changeset(&cs)),
+    }
+    Ok(if args.detailed_exitcode && !cs.is_empty() {
+        2
+    } else {
+        0
+    })
+}
