@@ -382,6 +382,16 @@ fn malformed_saved_plans_fail_without_any_aws_call() {
             "is not a sagevpc saved plan",
         ),
         ("empty-object.json", "{}", "is not a sagevpc saved plan"),
+        (
+            "older.json",
+            "{ \"kind\": \"sagevpc-saved-plan\", \"format_version\": 1 }",
+            "was made by an older sagevpc",
+        ),
+        (
+            "newer.json",
+            "{ \"kind\": \"sagevpc-saved-plan\", \"format_version\": 99 }",
+            "was made by a newer sagevpc",
+        ),
     ];
     for (name, text, message) in cases {
         let path = dir.path().join(name);
@@ -400,6 +410,72 @@ fn malformed_saved_plans_fail_without_any_aws_call() {
         );
         assert_eq!(listener.connections(), 0, "{name}");
     }
+}
+
+/// A saved plan whose changeset was edited by hand is refused before any AWS call,
+/// rather than half-honoured (the same file unedited gets past the check and goes on to
+/// read AWS); `plan` and `validate` on a saved plan say what it is.
+#[test]
+fn edited_saved_plans_are_refused_and_saved_plans_are_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let changeset: sagevpc::changeset::Changeset = serde_json::from_value(serde_json::json!({
+        "plan": "t", "region": "us-east-1", "changes": [], "nodes": [], "warnings": []
+    }))
+    .unwrap();
+    let digest = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(serde_json::to_vec(&changeset).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let doc = serde_json::json!({
+        "kind": "sagevpc-saved-plan",
+        "format_version": 2,
+        "sagevpc_version": "0",
+        "plan_file": dir.path().join("moved-away.toml"),
+        "plan_text": "name = \"t\"\nregion = \"us-east-1\"\n[vpc]\ncidr = \"10.0.0.0/16\"\n",
+        "plan_files": {},
+        "observed_fingerprint": "x",
+        "changeset": changeset,
+        "changeset_sha256": digest,
+    });
+    let intact = dir.path().join("intact.json");
+    std::fs::write(&intact, doc.to_string()).unwrap();
+    let mut edited = doc.clone();
+    edited["changeset"]["region"] = serde_json::json!("eu-west-1");
+    let path = dir.path().join("edited.json");
+    std::fs::write(&path, edited.to_string()).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["apply", p, "--auto-approve"],
+        vec!["plan", p],
+        vec!["validate", p],
+    ] {
+        let listener = DeadListener::new();
+        let (code, _, stderr) = run(sagevpc(dir.path(), &listener.url(), &args));
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        let want = if args[0] == "apply" {
+            "the saved changeset does not match its digest"
+        } else {
+            "this is a saved plan"
+        };
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(listener.connections(), 0, "{args:?}");
+    }
+    // Nothing listens on this port: the read fails at once, after the checks passed.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let args = ["apply", intact.to_str().unwrap(), "--auto-approve"];
+    let (code, _, stderr) = run(sagevpc(dir.path(), &closed, &args));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("digest"), "{stderr}");
+    assert!(
+        stderr.contains("reading live state failed"),
+        "an intact saved plan goes on to read AWS: {stderr}"
+    );
 }
 
 #[test]

@@ -1561,6 +1561,47 @@ async fn saved_plan_is_applied_exactly_and_only_once() {
     teardown(&c, &mut dir, &plan, &name).await;
 }
 
+/// A saved plan travels as a CI artifact: moved away from its plan file and the policy
+/// file the plan names (both deleted), it still applies exactly its changes, with the
+/// policy it was made with.
+#[tokio::test]
+async fn a_saved_plan_moved_away_from_its_plan_file_still_applies() {
+    let c = ec2().await;
+    let name = unique_name("moved");
+    let (mut dir, path) = PlanDir::studio(&name);
+    let plan = path.to_string_lossy().into_owned();
+    let saved = dir.path().join("saved.json");
+    run_expect(0, &["plan", &plan, "--out", &saved.to_string_lossy()]);
+
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let moved = elsewhere.path().join("artifact.json");
+    std::fs::copy(&saved, &moved).expect("copy the saved plan");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_dir_all(dir.path().join("policies")).unwrap();
+
+    let (out, _) = run_expect(0, &["apply", &moved.to_string_lossy(), "--auto-approve"]);
+    assert_contains(&out, "18 added", "apply of the moved saved plan");
+    let gw = endpoint_by_key(&c, &name, "gateway_endpoint.s3").await;
+    let policy: Value = serde_json::from_str(gw.policy_document().unwrap()).unwrap();
+    assert!(
+        policy.to_string().contains("al2023-repos"),
+        "the policy the plan was made with: {policy}"
+    );
+
+    // Back in place, the plan file re-plans empty and tears down.
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::copy(
+        common::repo_root().join("plans/policies/s3-deny-amazon-linux-repos.json"),
+        dir.path().join("policies/s3-deny-amazon-linux-repos.json"),
+    )
+    .unwrap();
+    std::fs::write(&path, text).unwrap();
+    let (out, _) = run_expect(0, &["plan", &plan, "--detailed-exitcode"]);
+    assert_contains(&out, "No changes.", "re-plan");
+    teardown(&c, &mut dir, &plan, &name).await;
+}
+
 #[tokio::test]
 async fn stale_saved_plan_is_refused_and_changes_nothing() {
     let c = ec2().await;
