@@ -4,6 +4,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::aws::pacing::Rate;
+
+fn parse_rate(s: &str) -> Result<(String, Rate), String> {
+    let (action, rate) = s.split_once('=').ok_or_else(|| {
+        format!("{s:?} is not ACTION=CAPACITY/REFILL (e.g. CreateVpcEndpoint=4/0.3)")
+    })?;
+    crate::plan::check_action_name(action)?;
+    Ok((action.to_string(), rate.parse()?))
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sagevpc",
@@ -41,6 +51,17 @@ pub struct Cli {
     /// Seconds a delete retries `DependencyViolation` while dependants go away.
     #[arg(long, global = true, default_value_t = 120)]
     pub dependency_timeout: u64,
+
+    /// Override one of EC2's per-action request buckets: ACTION=CAPACITY/REFILL_PER_SEC
+    /// (e.g. CreateVpcEndpoint=20/2 after AWS raised it). Repeatable; wins over the
+    /// plan's [request_limits]. Defaults: the documented ones.
+    #[arg(long = "rate", global = true, value_name = "ACTION=CAP/REFILL", value_parser = parse_rate)]
+    pub rates: Vec<(String, Rate)>,
+
+    /// Seconds one EC2 call may wait for its action's tokens, and send throttled
+    /// answers again, before the throttling is reported.
+    #[arg(long, global = true, default_value_t = 900)]
+    pub throttle_timeout: u64,
 
     #[command(subcommand)]
     pub command: Command,

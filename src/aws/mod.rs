@@ -8,6 +8,7 @@
 //! `retry_dependency`).
 
 mod ec2;
+pub mod pacing;
 mod sagemaker;
 
 use std::collections::BTreeMap;
@@ -46,11 +47,14 @@ pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
                 .with_initial_backoff(Duration::from_millis(250))
                 .with_max_backoff(Duration::from_secs(20)),
         )
+        // No attempt or operation timeout: an EC2 call may wait minutes for its
+        // action's token (see `pacing`), and that wait must not count as a slow
+        // answer. A connection that hangs is cut by the read timeout, which starts
+        // when the request is sent.
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .operation_timeout(Duration::from_secs(300))
+                .read_timeout(Duration::from_secs(60))
                 .build(),
         );
     if let Some(p) = &conn.profile {
@@ -263,16 +267,34 @@ pub struct Aws {
     pub calls: CallCounter,
     pub fence: Fence,
     pub limits: Limits,
+    /// EC2's request buckets, shared by both EC2 clients.
+    pub pacer: Arc<pacing::Pacer>,
 }
 
 impl Aws {
     /// Clients for `config`'s region and credentials; `endpoint_url` is `--endpoint-url`
     /// (see [`endpoint_for`]).
-    pub fn new(config: &aws_config::SdkConfig, endpoint_url: Option<&str>) -> Aws {
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        endpoint_url: Option<&str>,
+        pacer: pacing::Pacer,
+    ) -> Aws {
         let calls = CallCounter::default();
         let fence = Fence::default();
-        let mut ec2 =
-            aws_sdk_ec2::config::Builder::from(config).interceptor(CountCalls(calls.clone()));
+        let pacer = Arc::new(pacer);
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
+        // A request waiting for its token is not a stalled upload.
+        let stalls = aws_sdk_ec2::config::StalledStreamProtectionConfig::enabled()
+            .upload_enabled(false)
+            .build();
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(config)
+            .http_client(pacing::PacedClient::new(https, pacer.clone()))
+            .stalled_stream_protection(stalls)
+            .interceptor(CountCalls(calls.clone()));
         if let Some(u) = endpoint_for(endpoint_url, "EC2") {
             ec2 = ec2.endpoint_url(u);
         }
@@ -294,6 +316,7 @@ impl Aws {
             calls,
             fence,
             limits: Limits::default(),
+            pacer,
         }
     }
 
@@ -313,6 +336,7 @@ impl Aws {
             calls: CallCounter::default(),
             fence,
             limits: Limits::default(),
+            pacer: Arc::default(),
         }
     }
 }

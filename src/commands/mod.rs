@@ -44,7 +44,14 @@ impl<'c> Session<'c> {
             max_attempts: cli.max_attempts,
         })
         .await;
-        let mut aws = Aws::new(&conf, cli.endpoint_url.as_deref());
+        let mut rates: std::collections::HashMap<String, aws::pacing::Rate> = plan
+            .request_limits
+            .iter()
+            .map(|(a, r)| (a.clone(), *r))
+            .collect();
+        rates.extend(cli.rates.iter().cloned());
+        let pacer = aws::pacing::Pacer::new(rates, Duration::from_secs(cli.throttle_timeout));
+        let mut aws = Aws::new(&conf, cli.endpoint_url.as_deref(), pacer);
         aws.limits = aws::Limits {
             not_found_window: Duration::from_secs(cli.not_found_timeout),
             dependency_window: Duration::from_secs(cli.dependency_timeout),
@@ -66,6 +73,13 @@ impl<'c> Session<'c> {
         );
         for (op, n) in &aws.calls.snapshot() {
             let _ = writeln!(err, "stats:   {op:<34} {n}");
+        }
+        let paced = aws.pacer.stats();
+        for (op, d) in &paced.waited {
+            let _ = writeln!(err, "stats: paced  {op:<34} waited {:.3}s", d.as_secs_f64());
+        }
+        for (op, n) in &paced.throttled {
+            let _ = writeln!(err, "stats: throttled {op:<31} {n}");
         }
         for (phase, d) in &self.phases {
             let _ = writeln!(err, "stats: phase {phase:<8} {:.3}s", d.as_secs_f64());

@@ -26,6 +26,9 @@ pub struct RawPlan {
     pub interface_endpoints: Option<S<RawInterfaceEndpoints>>,
     #[serde(default)]
     pub egress: Option<S<RawEgress>>,
+    /// EC2 request buckets AWS raised for the account: `Action = "CAP/REFILL"`.
+    #[serde(default)]
+    pub request_limits: BTreeMap<S<String>, S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,8 @@ pub struct Plan {
     pub gateway_endpoints: BTreeMap<String, GatewayEndpointSpec>,
     pub interface_endpoints: BTreeMap<String, InterfaceEndpointSpec>,
     pub egress: EgressSpec,
+    /// Overrides of EC2's per-action request buckets (`[request_limits]`).
+    pub request_limits: BTreeMap<String, crate::aws::pacing::Rate>,
     /// The files the plan names (policy documents) as read, by the path it names them
     /// with: a saved plan carries them.
     pub files: BTreeMap<String, String>,
@@ -134,6 +136,23 @@ impl Plan {
     /// The plan's route table exists when it has subnets.
     pub fn has_route_table(&self) -> bool {
         !self.subnets.is_empty()
+    }
+}
+
+/// An EC2 API action name as the request buckets know it (`CreateVpcEndpoint`).
+pub fn check_action_name(action: &str) -> Result<(), String> {
+    let ok = action.len() <= 64
+        && action
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+        && action.chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{action:?} is not an EC2 API action name (e.g. CreateVpcEndpoint)"
+        ))
     }
 }
 

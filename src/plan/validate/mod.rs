@@ -331,6 +331,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         &gateway_endpoints,
     );
     let egress = network::egress(&raw);
+    let request_limits = network::request_limits(ctx, &raw);
     if !ctx.diags.is_empty() {
         return None;
     }
@@ -345,6 +346,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         gateway_endpoints,
         interface_endpoints,
         egress,
+        request_limits,
         files: std::mem::take(&mut ctx.read),
     })
 }

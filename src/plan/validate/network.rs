@@ -182,3 +182,25 @@ pub(super) fn egress(raw: &RawPlan) -> EgressSpec {
             .is_some_and(|b| *b.get_ref()),
     }
 }
+
+/// `[request_limits]`: `Action = "CAPACITY/REFILL_PER_SECOND"`.
+pub(super) fn request_limits(
+    ctx: &mut Ctx,
+    raw: &RawPlan,
+) -> BTreeMap<String, crate::aws::pacing::Rate> {
+    let mut out = BTreeMap::new();
+    for (action, rate) in &raw.request_limits {
+        let field = format!("request_limits.{}", action.get_ref());
+        if let Err(m) = crate::plan::check_action_name(action.get_ref()) {
+            ctx.err(action.span(), &field, m);
+            continue;
+        }
+        match rate.get_ref().parse() {
+            Ok(r) => {
+                out.insert(action.get_ref().clone(), r);
+            }
+            Err(m) => ctx.err(rate.span(), &field, m),
+        }
+    }
+    out
+}
