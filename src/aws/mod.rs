@@ -292,7 +292,7 @@ impl Aws {
             .upload_enabled(false)
             .build();
         let mut ec2 = aws_sdk_ec2::config::Builder::from(config)
-            .http_client(pacing::PacedClient::new(https, pacer.clone()))
+            .http_client(pacing::PacedClient::shared(https, pacer.clone()))
             .stalled_stream_protection(stalls)
             .interceptor(CountCalls(calls.clone()));
         if let Some(u) = endpoint_for(endpoint_url, "EC2") {

@@ -242,7 +242,7 @@ pub struct PacedClient {
 }
 
 impl PacedClient {
-    pub fn new(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
+    pub fn shared(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
         SharedHttpClient::new(PacedClient { inner, pacer })
     }
 }
