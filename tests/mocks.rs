@@ -272,10 +272,13 @@ async fn endpoint_delete_reports_per_item_failures() {
                 .build()
         });
     let ec2 = client!([&gone, &denied]);
-    ec2.delete_endpoint("vpce-gone")
+    ec2.delete_endpoints(&["vpce-gone".to_string()])
         .await
         .expect("already gone is done");
-    let e = ec2.delete_endpoint("vpce-busy").await.unwrap_err();
+    let e = ec2
+        .delete_endpoints(&["vpce-busy".to_string()])
+        .await
+        .unwrap_err();
     assert_eq!(e.code.as_deref(), Some("OperationNotPermitted"));
     assert!(e.message.contains("another account"));
 }

@@ -292,15 +292,23 @@ impl Aws {
             .upload_enabled(false)
             .build();
         let mut ec2 = aws_sdk_ec2::config::Builder::from(config)
-            .http_client(pacing::PacedClient::shared(https, pacer.clone()))
+            .http_client(pacing::PacedClient::shared(
+                https.clone(),
+                pacer.clone(),
+                None,
+            ))
             .stalled_stream_protection(stalls)
             .interceptor(CountCalls(calls.clone()));
         if let Some(u) = endpoint_for(endpoint_url, "EC2") {
             ec2 = ec2.endpoint_url(u);
         }
         let lock_conf = ec2.build();
+        // The fence is checked before each attempt is sent, and again once a paced
+        // request has its token (a run paused while it waited must not write).
+        let fenced = pacing::PacedClient::shared(https, pacer.clone(), Some(fence.clone()));
         let ec2_conf = lock_conf
             .to_builder()
+            .http_client(fenced)
             .interceptor(FenceCalls(fence.clone()))
             .build();
         let mut sm = aws_sdk_sagemaker::config::Builder::from(config)

@@ -27,6 +27,7 @@ use aws_smithy_runtime_api::client::http::{
     SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::time::Instant;
 
@@ -239,11 +240,22 @@ fn action_of(body: &[u8]) -> Option<(String, bool)> {
 pub struct PacedClient {
     inner: SharedHttpClient,
     pacer: Arc<Pacer>,
+    /// Checked again once a mutating request has its token, right before it goes out:
+    /// a run paused while it waited must not write after its lease ran out.
+    fence: Option<super::Fence>,
 }
 
 impl PacedClient {
-    pub fn shared(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
-        SharedHttpClient::new(PacedClient { inner, pacer })
+    pub fn shared(
+        inner: SharedHttpClient,
+        pacer: Arc<Pacer>,
+        fence: Option<super::Fence>,
+    ) -> SharedHttpClient {
+        SharedHttpClient::new(PacedClient {
+            inner,
+            pacer,
+            fence,
+        })
     }
 }
 
@@ -256,6 +268,7 @@ impl HttpClient for PacedClient {
         SharedHttpConnector::new(PacedConnector {
             inner: self.inner.http_connector(settings, components),
             pacer: self.pacer.clone(),
+            fence: self.fence.clone(),
         })
     }
 }
@@ -264,12 +277,14 @@ impl HttpClient for PacedClient {
 struct PacedConnector {
     inner: SharedHttpConnector,
     pacer: Arc<Pacer>,
+    fence: Option<super::Fence>,
 }
 
 impl HttpConnector for PacedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
         let pacer = self.pacer.clone();
+        let fence = self.fence.clone();
         HttpConnectorFuture::new(async move {
             let Some((action, unfiltered)) = request.body().bytes().and_then(action_of) else {
                 return inner.call(request).await;
@@ -278,6 +293,9 @@ impl HttpConnector for PacedConnector {
             let mut backoff = Duration::from_millis(100);
             loop {
                 pacer.take(&action, unfiltered).await;
+                if let (Some(f), false) = (&fence, crate::aws::is_read_only(&action)) {
+                    f.check().map_err(|why| ConnectorError::user(why.into()))?;
+                }
                 // In-memory bodies clone; a streaming one is sent once, unpaced again.
                 let Some(attempt) = request.try_clone() else {
                     return inner.call(request).await;
@@ -422,6 +440,7 @@ mod tests {
         let c = PacedConnector {
             inner: SharedHttpConnector::new(ArcConnector(inner.clone())),
             pacer: pacer.clone(),
+            fence: None,
         };
         (c, inner, pacer)
     }
@@ -488,5 +507,24 @@ mod tests {
             t1.elapsed()
         );
         assert!(pacer.stats().waited["CreateVpcEndpoint"] >= Duration::from_millis(45));
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_lease_ran_out_while_it_waited_is_not_sent() {
+        let (mut c, inner, _) = connector(&[200, 200], Duration::from_secs(600));
+        let fence = crate::aws::Fence::default();
+        fence.lose("the apply lock was taken over");
+        c.fence = Some(fence);
+        let e = c
+            .call(request("Action=CreateSubnet&Version=2016-11-15"))
+            .await
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("taken over"), "{e:?}");
+        assert_eq!(inner.1.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Reads still go.
+        c.call(request("Action=DescribeVpcs&Version=2016-11-15"))
+            .await
+            .unwrap();
+        assert_eq!(inner.1.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

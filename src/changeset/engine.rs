@@ -369,15 +369,21 @@ impl<'a> Cx<'a> {
 
     /// Add a node; it depends on the nodes it refers to and on `extra`.
     pub fn node(&mut self, addr: &Address, op: impl Into<Op>, extra: &[usize]) -> usize {
+        self.node_for(std::slice::from_ref(addr), op, extra)
+    }
+
+    /// Add one node (one call) that acts for several resources, the first named first.
+    pub fn node_for(&mut self, addrs: &[Address], op: impl Into<Op>, extra: &[usize]) -> usize {
         let op = op.into();
         let mut deps = op.refs();
         deps.extend_from_slice(extra);
         deps.sort_unstable();
         deps.dedup();
         self.nodes.push(Node {
-            address: addr.clone(),
+            address: addrs[0].clone(),
             op,
             deps,
+            covers: addrs[1..].to_vec(),
         });
         self.nodes.len() - 1
     }
@@ -683,6 +689,7 @@ impl<'a> Cx<'a> {
             }
         }
         self.order_deletes();
+        self.coalesce();
         let cs = Changeset {
             plan: self.plan.name.clone(),
             region: self.plan.region.clone(),
@@ -715,20 +722,77 @@ impl<'a> Cx<'a> {
             }
         }
         for i in 0..self.nodes.len() {
-            let Some(id) = self.nodes[i].op.deletes() else {
-                continue;
-            };
-            let waits: Vec<usize> = letting_go
-                .get(id)
+            let waits: Vec<usize> = self.nodes[i]
+                .op
+                .deletes()
                 .into_iter()
-                .flatten()
-                .copied()
+                .flat_map(|id| letting_go.get(id).into_iter().flatten().copied())
                 .filter(|&j| j != i)
                 .collect();
             let deps = &mut self.nodes[i].deps;
             deps.extend(waits);
             deps.sort_unstable();
             deps.dedup();
+        }
+    }
+
+    /// One call where one can do for several nodes: nodes whose ops merge
+    /// (`Op::absorb`) and that wait for the same nodes become one. Whatever waited for
+    /// any of them waits for the merged one.
+    fn coalesce(&mut self) {
+        let n = self.nodes.len();
+        let mut into: Vec<Option<usize>> = vec![None; n];
+        let mut first_with: Vec<usize> = Vec::new();
+        for (i, merged) in into.iter_mut().enumerate() {
+            let host = first_with.iter().copied().find(|&f| {
+                self.nodes[f].deps == self.nodes[i].deps && {
+                    let other = self.nodes[i].op.clone();
+                    let mut probe = self.nodes[f].op.clone();
+                    probe.absorb(&other)
+                }
+            });
+            match host {
+                Some(f) => {
+                    let other = self.nodes[i].clone();
+                    self.nodes[f].op.absorb(&other.op);
+                    self.nodes[f].covers.extend(other.addresses().cloned());
+                    *merged = Some(f);
+                }
+                None => first_with.push(i),
+            }
+        }
+        if into.iter().all(Option::is_none) {
+            return;
+        }
+        let mut index = vec![0usize; n];
+        let mut next = 0;
+        for (i, host) in into.iter().enumerate() {
+            if host.is_none() {
+                index[i] = next;
+                next += 1;
+            }
+        }
+        for (i, host) in into.iter().enumerate() {
+            if let Some(f) = host {
+                index[i] = index[*f];
+            }
+        }
+        let old = std::mem::take(&mut self.nodes);
+        for (i, mut node) in old.into_iter().enumerate() {
+            if into[i].is_some() {
+                continue;
+            }
+            for d in &mut node.deps {
+                *d = index[*d];
+            }
+            node.deps.sort_unstable();
+            node.deps.dedup();
+            for r in node.op.refs_mut() {
+                if let IdRef::Node(x) = r {
+                    *x = index[*x];
+                }
+            }
+            self.nodes.push(node);
         }
     }
 }

@@ -86,6 +86,17 @@ pub struct Node {
     pub op: Op,
     /// Nodes that must finish first (id references plus ordering constraints).
     pub deps: Vec<usize>,
+    /// Further resources the node's one call acts for (a group's rules authorized in
+    /// one call, endpoints deleted in one call).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covers: Vec<Address>,
+}
+
+impl Node {
+    /// Every resource the node acts for.
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        std::iter::once(&self.address).chain(&self.covers)
+    }
 }
 
 /// The full result of planning.
@@ -257,14 +268,15 @@ impl Changeset {
     /// The deletes of a subnet, a security group or the VPC: what a SageMaker Studio
     /// domain can block. (node, deleted id)
     fn network_deletes(&self) -> impl Iterator<Item = (&Node, &str)> {
-        self.nodes.iter().filter_map(|n| {
-            let id = n.op.deletes()?;
-            matches!(
-                n.address.kind,
-                Kind::Subnet | Kind::SecurityGroup | Kind::Vpc
-            )
-            .then_some((n, id))
-        })
+        self.nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.address.kind,
+                    Kind::Subnet | Kind::SecurityGroup | Kind::Vpc
+                )
+            })
+            .flat_map(|n| n.op.deletes().into_iter().map(move |id| (n, id)))
     }
 
     /// Whether the changeset deletes a subnet, a security group or the VPC: the deletes a

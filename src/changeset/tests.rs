@@ -896,3 +896,114 @@ async fn a_replaced_vpc_takes_its_internet_gateway_with_it() {
     assert_eq!(vpc.cidr, "10.30.0.0/16");
     assert_eq!(igws[0].attached_to.as_deref(), Some(vpc.id.as_str()));
 }
+
+// ------------------------------------------------------------------ fewest calls
+
+/// The rules of one group and direction go in one call, each rule still its own
+/// record; a rule already there makes AWS refuse the call, and the others then go one
+/// by one.
+#[tokio::test]
+async fn one_call_per_group_and_direction_carries_all_its_rules() {
+    let cloud = Arc::new(FakeCloud::default());
+    let text = STUDIO.replace("name = \"ml-platform\"", "name = \"batch\"").replace(
+        "ingress = [{ from = \"workloads\", protocol = \"tcp\", ports = \"443\" }]",
+        "ingress = [{ from = \"workloads\", protocol = \"tcp\", ports = \"443\" }, { from = \"10.0.0.0/8\", protocol = \"tcp\", ports = \"443\" }, { from = \"self\", protocol = \"tcp\", ports = \"443\" }]\negress = [{ to = \"workloads\", protocol = \"tcp\", ports = \"1024-65535\" }, { to = \"10.0.0.0/8\", protocol = \"tcp\", ports = \"443\" }]",
+    );
+    let plan = plan_from(&text);
+    let cs = converge(&cloud, &plan).await;
+    let calls: Vec<&str> = cs
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::SecurityGroupRule(_)))
+        .map(|n| n.op.api_name())
+        .collect();
+    // endpoints: ingress (3 rules), egress (2 rules), the default egress revoked;
+    // workloads: ingress (1 rule).
+    let mut sorted = calls.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "AuthorizeSecurityGroupEgress",
+            "AuthorizeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress",
+            "RevokeSecurityGroupEgress"
+        ]
+    );
+    let records = cs
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == Kind::SecurityGroupRule)
+        .count();
+    assert_eq!(records, 6, "one record per rule");
+    // Revoking the new group's default egress is part of creating the group.
+    assert!(cs.changes.iter().all(|c| c.action != Action::Delete));
+
+    // One of two new rules is already there (a run cut short): both end up there.
+    let more = text.replace(
+        "{ from = \"self\", protocol = \"tcp\", ports = \"443\" }",
+        "{ from = \"self\", protocol = \"tcp\", ports = \"443\" }, { from = \"10.1.0.0/16\", protocol = \"tcp\", ports = \"22\" }, { from = \"10.2.0.0/16\", protocol = \"tcp\", ports = \"22\" }",
+    );
+    let more = plan_from(&more);
+    let cs = diff(&more, &cloud.observe(&more)).unwrap();
+    {
+        let mut w = cloud.world.lock().unwrap();
+        let g = w
+            .security_groups
+            .iter_mut()
+            .find(|g| g.name == "batch-endpoints")
+            .unwrap();
+        g.rules.push(Rule {
+            direction: crate::model::Direction::Ingress,
+            protocol: Protocol::Tcp,
+            ports: Some((22, 22)),
+            peer: Peer::Cidr("10.1.0.0/16".parse().unwrap()),
+        });
+    }
+    let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_replan_empty(&cloud, &more);
+}
+
+/// Endpoints leaving in one step go in one DeleteVpcEndpoints, gateway and interface
+/// alike; each is still its own record and waits for its own `deleted`.
+#[tokio::test]
+async fn endpoints_leaving_together_are_deleted_in_one_call() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = studio("del1");
+    converge(&cloud, &plan).await;
+    let cs = destroy(&plan, &cloud.observe(&plan)).unwrap();
+    let deletes: Vec<&crate::changeset::Node> = cs
+        .nodes
+        .iter()
+        .filter(|n| n.op.api_name() == "DeleteVpcEndpoints")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    assert_eq!(deletes[0].op.deletes().len(), 6);
+    assert_eq!(deletes[0].addresses().count(), 6);
+    cs.check_graph().unwrap();
+    // The subnets and the group the endpoints held still wait for it.
+    let held = |n: &&crate::changeset::Node| {
+        n.address.kind == Kind::Subnet || n.address.to_string() == "security_group.endpoints"
+    };
+    for n in cs
+        .nodes
+        .iter()
+        .filter(held)
+        .filter(|n| !n.op.deletes().is_empty())
+    {
+        let i = cs
+            .nodes
+            .iter()
+            .position(|m| std::ptr::eq(m, deletes[0]))
+            .unwrap();
+        assert!(
+            n.deps.contains(&i),
+            "{} does not wait for the endpoints",
+            n.address
+        );
+    }
+    let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(cloud.counts(), [0, 0, 0, 0, 0]);
+}

@@ -212,6 +212,7 @@ async fn run_changes(
     let opts = ExecOptions {
         parallelism: args.parallelism as usize,
         endpoint_timeout: Duration::from_secs(args.endpoint_timeout),
+        costs: Some(expected_costs(cs, &aws.pacer)),
         ..ExecOptions::default()
     };
     let backend = Arc::new(CloudBackend::new(
@@ -228,6 +229,30 @@ async fn run_changes(
         );
     }
     report
+}
+
+/// What each node is expected to take on AWS: the time AWS needs for what it starts
+/// (an endpoint is `pending` for minutes), plus the wait for its action's tokens when
+/// the changeset has more of them than the bucket holds. The executor starts the
+/// longest remaining path first: endpoint creates as soon as their subnets and groups
+/// exist, before rules and associations.
+fn expected_costs(cs: &Changeset, pacer: &crate::aws::pacing::Pacer) -> Vec<f64> {
+    let mut per_action: std::collections::BTreeMap<&str, usize> = Default::default();
+    for n in &cs.nodes {
+        *per_action.entry(n.op.api_name()).or_default() += 1;
+    }
+    cs.nodes
+        .iter()
+        .map(|n| {
+            let api = n.op.api_name();
+            let aws_time = match api {
+                "CreateVpcEndpoint" => 120.0,
+                "ModifyVpcEndpoint" | "DeleteVpcEndpoints" => 60.0,
+                _ => 0.3,
+            };
+            aws_time + pacer.rate(api, false).bound(per_action[api]).as_secs_f64()
+        })
+        .collect()
 }
 
 fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<u8, String> {

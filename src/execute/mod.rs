@@ -7,7 +7,7 @@ pub mod fake;
 pub mod lock;
 pub mod waiter;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,12 @@ pub struct ExecOptions {
     pub endpoint_timeout: Duration,
     /// How often a `Still creating...` line is printed for a running resource.
     pub progress_interval: Duration,
+    /// The expected seconds of each node (its calls, the tokens it waits for, the time
+    /// AWS takes), by node index: ready nodes start longest remaining path first. `None`:
+    /// every node costs the same.
+    pub costs: Option<Vec<f64>>,
+    /// Once `true`, no new node starts; the ones in flight finish (an interrupt).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for ExecOptions {
@@ -38,6 +44,8 @@ impl Default for ExecOptions {
             parallelism: 32,
             endpoint_timeout: Duration::from_secs(600),
             progress_interval: Duration::from_secs(10),
+            costs: None,
+            stop: None,
         }
     }
 }
@@ -106,6 +114,10 @@ pub struct ExecReport {
     pub errors: Vec<NodeError>,
     /// Ids produced by nodes, by node index.
     pub ids: Vec<Option<String>>,
+    /// Whether a failure or a stop request kept nodes from starting.
+    pub stopped: bool,
+    /// Nodes that never started, by index.
+    pub not_started: Vec<usize>,
     /// The longest dependency chain of this run, timed with each node's real duration
     /// (its calls, retries and waits; not the time it queued for a parallelism slot).
     /// No scheduler could finish before it: `wall / this` is the executor's own
@@ -113,141 +125,274 @@ pub struct ExecReport {
     pub measured_critical_path: Duration,
 }
 
-/// Run every node of `cs` against `backend`.
-pub async fn execute<B: Backend>(
-    cs: &Changeset,
-    backend: Arc<B>,
-    opts: &ExecOptions,
-    progress: &Progress,
-) -> ExecReport {
+/// The remaining path of each node: its own cost plus the longest remaining path of
+/// what waits for it. The executor starts the longest first.
+pub fn priorities(cs: &Changeset, costs: Option<&[f64]>) -> Vec<f64> {
     let n = cs.nodes.len();
-    let mut ids: Vec<Option<String>> = vec![None; n];
-    let mut remaining_deps: Vec<usize> = cs.nodes.iter().map(|x| x.deps.len()).collect();
+    let order = cs.topo_order().unwrap_or_else(|_| (0..n).collect());
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, node) in cs.nodes.iter().enumerate() {
         for &d in &node.deps {
             users[d].push(i);
         }
     }
-    // Per-resource progress: a resource starts with its first node and is done with
-    // its last.
-    let actions: HashMap<&Address, Action> =
-        cs.changes.iter().map(|c| (&c.address, c.action)).collect();
-    // A node without a change record of its own (a revoke that lets a group go):
-    // named by what it does.
-    let action_of = |addr: &Address, op: &Op| {
-        actions.get(addr).copied().unwrap_or(if op.removes() {
+    let mut prio = vec![0.0f64; n];
+    for &i in order.iter().rev() {
+        let after = users[i].iter().map(|&u| prio[u]).fold(0.0, f64::max);
+        prio[i] = costs.and_then(|c| c.get(i).copied()).unwrap_or(1.0) + after;
+    }
+    prio
+}
+
+/// A ready node in the queue: the longest remaining path first, then the lowest index.
+#[derive(Debug, PartialEq)]
+struct Ready(f64, usize);
+
+impl Eq for Ready {}
+
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Ready {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0).then_with(|| o.1.cmp(&self.1))
+    }
+}
+
+type Joined = (usize, Duration, Result<Option<String>, NodeFailure>);
+
+/// The executor's bookkeeping: what is ready, what each resource still waits for.
+struct Schedule<'a> {
+    cs: &'a Changeset,
+    prio: Vec<f64>,
+    ready: BinaryHeap<Ready>,
+    remaining_deps: Vec<usize>,
+    users: Vec<Vec<usize>>,
+    started: Vec<bool>,
+    actions: HashMap<&'a Address, Action>,
+    nodes_left: BTreeMap<&'a Address, usize>,
+    started_at: HashMap<&'a Address, Instant>,
+    resource_id: HashMap<&'a Address, String>,
+    /// Longest chain of real node durations ending at each finished node.
+    chain: Vec<Duration>,
+    report: ExecReport,
+}
+
+impl<'a> Schedule<'a> {
+    fn new(cs: &'a Changeset, opts: &ExecOptions) -> Self {
+        let n = cs.nodes.len();
+        let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in cs.nodes.iter().enumerate() {
+            for &d in &node.deps {
+                users[d].push(i);
+            }
+        }
+        let remaining_deps: Vec<usize> = cs.nodes.iter().map(|x| x.deps.len()).collect();
+        let prio = priorities(cs, opts.costs.as_deref());
+        let ready = (0..n)
+            .filter(|&i| remaining_deps[i] == 0)
+            .map(|i| Ready(prio[i], i))
+            .collect();
+        // Per-resource progress: a resource starts with its first node and is done
+        // with its last.
+        let mut nodes_left: BTreeMap<&Address, usize> = BTreeMap::new();
+        for a in cs.nodes.iter().flat_map(|n| n.addresses()) {
+            *nodes_left.entry(a).or_default() += 1;
+        }
+        Schedule {
+            cs,
+            prio,
+            ready,
+            remaining_deps,
+            users,
+            started: vec![false; n],
+            actions: cs.changes.iter().map(|c| (&c.address, c.action)).collect(),
+            nodes_left,
+            started_at: HashMap::new(),
+            resource_id: HashMap::new(),
+            chain: vec![Duration::ZERO; n],
+            report: ExecReport {
+                ids: vec![None; n],
+                ..ExecReport::default()
+            },
+        }
+    }
+
+    /// A node without a change record of its own (a revoke that lets a group go):
+    /// named by what it does.
+    fn action_of(&self, addr: &Address, op: &Op) -> Action {
+        self.actions.get(addr).copied().unwrap_or(if op.removes() {
             Action::Delete
         } else {
             Action::Update
         })
-    };
-    let mut nodes_left: BTreeMap<Address, usize> = BTreeMap::new();
-    for node in &cs.nodes {
-        *nodes_left.entry(node.address.clone()).or_default() += 1;
     }
-    let mut started_at: HashMap<Address, Instant> = HashMap::new();
-    let mut resource_id: HashMap<Address, String> = HashMap::new();
 
-    let sem = Arc::new(Semaphore::new(opts.parallelism.max(1)));
-    let mut ready: Vec<usize> = (0..n).filter(|&i| remaining_deps[i] == 0).collect();
-    ready.reverse();
-    let mut set: JoinSet<(usize, Duration, Result<Option<String>, NodeFailure>)> = JoinSet::new();
-    // Longest chain of real node durations ending at each finished node.
-    let mut chain: Vec<Duration> = vec![Duration::ZERO; n];
-    let mut report = ExecReport::default();
-    let mut failed = false;
-
-    loop {
-        while let Some(i) = if failed { None } else { ready.pop() } {
-            let node = &cs.nodes[i];
-            let op = node.op.resolved(&ids);
-            let addr = node.address.clone();
-            let action = action_of(&node.address, &node.op);
-            if !started_at.contains_key(&addr) {
-                started_at.insert(addr.clone(), Instant::now());
-                progress.started(&addr, action);
+    /// The next node to start, announcing the resources it starts.
+    fn next(&mut self, progress: &Progress) -> Option<(usize, Instant, Action)> {
+        let Ready(_, i) = self.ready.pop()?;
+        self.started[i] = true;
+        let node = &self.cs.nodes[i];
+        for a in node.addresses() {
+            if !self.started_at.contains_key(a) {
+                self.started_at.insert(a, Instant::now());
+                progress.started(a, self.action_of(a, &node.op));
             }
-            let t0 = started_at[&addr];
-            let backend = backend.clone();
-            let sem = sem.clone();
-            let progress = progress.clone();
-            let interval = opts.progress_interval;
-            set.spawn(async move {
-                let permit = sem.acquire_owned().await.expect("semaphore open");
-                let began = Instant::now();
-                let fut = backend.perform(op, addr.to_string(), Slot(Some(permit)));
-                tokio::pin!(fut);
-                let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
-                let r = loop {
-                    tokio::select! {
-                        r = &mut fut => break r,
-                        _ = tick.tick() => progress.still(&addr, action, t0.elapsed()),
-                    }
-                };
-                (i, began.elapsed(), r)
-            });
         }
-        let Some(joined) = set.join_next().await else {
-            break;
-        };
-        let (i, took, result) = joined.expect("executor task panicked");
+        Some((
+            i,
+            self.started_at[&node.address],
+            self.action_of(&node.address, &node.op),
+        ))
+    }
+
+    fn finished(&mut self, (i, took, result): Joined, progress: &Progress) {
+        let cs = self.cs;
         let node = &cs.nodes[i];
-        chain[i] = took
+        self.chain[i] = took
             + node
                 .deps
                 .iter()
-                .map(|&d| chain[d])
+                .map(|&d| self.chain[d])
                 .max()
                 .unwrap_or_default();
-        report.measured_critical_path = report.measured_critical_path.max(chain[i]);
-        let addr = &node.address;
+        self.report.measured_critical_path = self.report.measured_critical_path.max(self.chain[i]);
         match result {
             Ok(id) => {
-                report.completed += 1;
-                if node.op.creates() {
-                    if let Some(id) = &id {
-                        resource_id.insert(addr.clone(), id.clone());
-                    }
+                self.report.completed += 1;
+                if let (true, Some(id)) = (node.op.creates(), &id) {
+                    self.resource_id.insert(&node.address, id.clone());
                 }
-                ids[i] = id;
-                let left = nodes_left.get_mut(addr).expect("counted");
-                *left -= 1;
-                if *left == 0 {
-                    let action = action_of(addr, &node.op);
-                    let id = resource_id.get(addr).cloned().or_else(|| {
-                        cs.changes
-                            .iter()
-                            .find(|c| &c.address == addr)
-                            .and_then(|c| c.id.clone())
-                    });
-                    progress.finished(addr, action, started_at[addr].elapsed(), id.as_deref());
+                self.report.ids[i] = id;
+                for a in node.addresses() {
+                    self.done_with(a, &node.op, progress);
                 }
-                for &u in &users[i] {
-                    remaining_deps[u] -= 1;
-                    if remaining_deps[u] == 0 {
-                        ready.push(u);
+                for &u in &self.users[i] {
+                    self.remaining_deps[u] -= 1;
+                    if self.remaining_deps[u] == 0 {
+                        self.ready.push(Ready(self.prio[u], u));
                     }
                 }
             }
             Err(f) => {
-                failed = true;
                 let (message, hint) = match f {
                     NodeFailure::Aws(e) => (e.to_string(), e.hint().map(str::to_string)),
                     NodeFailure::Wait(m) => (m, None),
                 };
-                progress.failed(addr, &message);
-                report.errors.push(NodeError {
-                    address: addr.clone(),
-                    id: node.op.resolved(&ids).target().map(str::to_string),
+                progress.failed(&node.address, &message);
+                self.report.errors.push(NodeError {
+                    address: node.address.clone(),
+                    id: node
+                        .op
+                        .resolved(&self.report.ids)
+                        .target()
+                        .map(str::to_string),
                     message,
                     hint,
                 });
             }
         }
     }
-    report.ids = ids;
-    report
+
+    /// One of `addr`'s nodes is done; the last one finishes the resource.
+    fn done_with(&mut self, addr: &'a Address, op: &Op, progress: &Progress) {
+        let left = self.nodes_left.get_mut(addr).expect("counted");
+        *left -= 1;
+        if *left > 0 {
+            return;
+        }
+        let id = self.resource_id.get(addr).cloned().or_else(|| {
+            self.cs
+                .changes
+                .iter()
+                .find(|c| &c.address == addr)
+                .and_then(|c| c.id.clone())
+        });
+        let elapsed = self.started_at[addr].elapsed();
+        progress.finished(addr, self.action_of(addr, op), elapsed, id.as_deref());
+    }
+
+    fn into_report(mut self) -> ExecReport {
+        self.report.not_started = (0..self.started.len())
+            .filter(|&i| !self.started[i])
+            .collect();
+        self.report.stopped = !self.report.not_started.is_empty();
+        self.report
+    }
+}
+
+/// Run every node of `cs` against `backend`: ready nodes start longest remaining path
+/// first, at most `parallelism` calls at once; after a failure or a stop request no
+/// new node starts and the ones in flight finish.
+pub async fn execute<B: Backend>(
+    cs: &Changeset,
+    backend: Arc<B>,
+    opts: &ExecOptions,
+    progress: &Progress,
+) -> ExecReport {
+    let mut s = Schedule::new(cs, opts);
+    let sem = Arc::new(Semaphore::new(opts.parallelism.max(1)));
+    let mut set: JoinSet<Joined> = JoinSet::new();
+    let mut stop = opts.stop.clone();
+    loop {
+        let may_start = s.report.errors.is_empty()
+            && !stop.as_ref().is_some_and(|r| *r.borrow())
+            && !s.ready.is_empty();
+        if !may_start && set.is_empty() {
+            break;
+        }
+        // A node starts only once a slot is free, so that the ready node with the
+        // longest remaining path takes it (not the one that happened to be ready first).
+        tokio::select! {
+            permit = sem.clone().acquire_owned(), if may_start => {
+                let permit = permit.expect("semaphore open");
+                let (i, t0, action) = s.next(progress).expect("a ready node");
+                spawn_node(&mut set, cs, &s.report.ids, i, (t0, action), permit, (&backend, progress, opts));
+            }
+            joined = set.join_next(), if !set.is_empty() => {
+                s.finished(joined.expect("a task").expect("executor task panicked"), progress);
+            }
+            changed = async { stop.as_mut().expect("watched").changed().await }, if stop.is_some() => {
+                if changed.is_err() {
+                    stop = None; // nobody can ask any more
+                }
+            }
+        }
+    }
+    s.into_report()
+}
+
+/// Run node `i` in its own task, printing `Still ...` lines while it runs.
+fn spawn_node<B: Backend>(
+    set: &mut JoinSet<Joined>,
+    cs: &Changeset,
+    ids: &[Option<String>],
+    i: usize,
+    (t0, action): (Instant, Action),
+    permit: tokio::sync::OwnedSemaphorePermit,
+    (backend, progress, opts): (&Arc<B>, &Progress, &ExecOptions),
+) {
+    let node = &cs.nodes[i];
+    let op = node.op.resolved(ids);
+    let addr = node.address.clone();
+    let (backend, progress) = (backend.clone(), progress.clone());
+    let interval = opts.progress_interval;
+    set.spawn(async move {
+        let began = Instant::now();
+        let fut = backend.perform(op, addr.to_string(), Slot(Some(permit)));
+        tokio::pin!(fut);
+        let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
+        let r = loop {
+            tokio::select! {
+                r = &mut fut => break r,
+                _ = tick.tick() => progress.still(&addr, action, t0.elapsed()),
+            }
+        };
+        (i, began.elapsed(), r)
+    });
 }
 
 /// What one node needs while it runs: its label, its parallelism slot (released before

@@ -233,3 +233,106 @@ async fn endpoint_waits_do_not_hold_parallelism_slots() {
         t.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_longest_pole_starts_first() {
+    // One call at a time: the order is the scheduler's alone. Endpoint creates are the
+    // long poles (minutes on AWS, the slowest bucket): they start as soon as their VPC,
+    // DNS attribute, subnets and group exist, before any rule or association.
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = studio("e6");
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let costs: Vec<f64> = cs
+        .nodes
+        .iter()
+        .map(|n| {
+            if n.op.api_name() == "CreateVpcEndpoint" {
+                100.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let opts = ExecOptions {
+        parallelism: 1,
+        costs: Some(costs),
+        ..ExecOptions::default()
+    };
+    let r = execute(
+        &cs,
+        cloud.clone(),
+        &opts,
+        &Progress::to(Box::new(std::io::sink())),
+    )
+    .await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let log: Vec<String> = cloud
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(api, _)| api.clone())
+        .collect();
+    let last_endpoint = log.iter().rposition(|a| a == "CreateVpcEndpoint").unwrap();
+    let first_rule = log.iter().position(|a| a.starts_with("Authorize")).unwrap();
+    let first_assoc = log.iter().position(|a| a == "AssociateRouteTable").unwrap();
+    assert!(last_endpoint < first_rule, "{log:?}");
+    assert!(last_endpoint < first_assoc, "{log:?}");
+
+    // Without costs, ties go by index: the same changeset runs rules before endpoints.
+    let cloud = Arc::new(FakeCloud::default());
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let opts = ExecOptions {
+        parallelism: 1,
+        ..ExecOptions::default()
+    };
+    execute(
+        &cs,
+        cloud.clone(),
+        &opts,
+        &Progress::to(Box::new(std::io::sink())),
+    )
+    .await;
+    let log: Vec<String> = cloud
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(api, _)| api.clone())
+        .collect();
+    let first_endpoint = log.iter().position(|a| a == "CreateVpcEndpoint").unwrap();
+    let first_rule = log.iter().position(|a| a.starts_with("Authorize")).unwrap();
+    assert!(first_rule < first_endpoint, "{log:?}");
+}
+
+#[tokio::test]
+async fn a_stop_request_lets_calls_in_flight_finish_and_starts_nothing_new() {
+    let cloud = Arc::new(FakeCloud::new(Duration::from_millis(100)));
+    let plan = studio("e7");
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let opts = ExecOptions {
+        stop: Some(rx),
+        ..ExecOptions::default()
+    };
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        tx.send(true).unwrap();
+        tx
+    });
+    let r = execute(
+        &cs,
+        cloud.clone(),
+        &opts,
+        &Progress::to(Box::new(std::io::sink())),
+    )
+    .await;
+    drop(stopper.await);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(r.stopped);
+    // The VPC took 100 ms; the seven nodes that waited only for it (DNS attribute,
+    // subnets, route table, groups) were in flight at the stop and finished; nothing
+    // after them started.
+    assert_eq!(r.completed, 8, "{:?}", cloud.log.lock().unwrap());
+    assert_eq!(r.not_started.len(), cs.nodes.len() - 8);
+}

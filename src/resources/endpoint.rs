@@ -118,8 +118,9 @@ pub trait Api: Send + Sync {
     /// Returns the id and the state the response reported.
     fn create_endpoint(&self, ep: NewEndpoint<'_>) -> impl Call<(String, String)>;
     fn modify_endpoint(&self, id: &str, changes: &EndpointChanges) -> impl Call<()>;
-    /// An endpoint already gone is done; per-item failures are errors.
-    fn delete_endpoint(&self, id: &str) -> impl Call<()>;
+    /// One call for all of them; an endpoint already gone is done, other per-item
+    /// failures are errors.
+    fn delete_endpoints(&self, ids: &[String]) -> impl Call<()>;
 }
 
 pub fn is_failed(e: &ObservedEndpoint) -> bool {
@@ -191,14 +192,58 @@ pub async fn modify<C: Api + ?Sized>(
     Ok(None)
 }
 
-/// Delete an endpoint and wait until it is `deleted` (a subnet cannot be deleted while
-/// its endpoints are only `deleting`).
+/// Endpoints deleted in one `DeleteVpcEndpoints` (it takes a list): the endpoints of
+/// both kinds that leave in one step share one call (the engine merges them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteEndpoints {
+    pub endpoints: Vec<String>,
+}
+
+impl DeleteEndpoints {
+    pub fn of(e: &ObservedEndpoint) -> DeleteEndpoints {
+        DeleteEndpoints {
+            endpoints: vec![e.id.clone()],
+        }
+    }
+}
+
+impl super::KindOp for DeleteEndpoints {
+    fn refs_mut(&mut self) -> Vec<&mut crate::changeset::IdRef> {
+        vec![]
+    }
+    fn api_name(&self) -> &'static str {
+        "DeleteVpcEndpoints"
+    }
+    fn deletes(&self) -> Vec<&str> {
+        self.endpoints.iter().map(String::as_str).collect()
+    }
+    fn waits(&self) -> bool {
+        true
+    }
+    fn target(&self) -> Option<&str> {
+        self.endpoints.first().map(String::as_str)
+    }
+    fn absorb(&mut self, other: &Self) -> bool {
+        self.endpoints.extend(other.endpoints.iter().cloned());
+        true
+    }
+}
+
+/// Delete endpoints and wait until each is `deleted` (a subnet cannot be deleted while
+/// its endpoints are only `deleting`). The waits do not hold a parallelism slot.
 pub async fn delete<C: Api + ?Sized>(
     c: &C,
-    id: &str,
+    op: DeleteEndpoints,
     run: &mut Run<'_>,
 ) -> Result<Option<String>, NodeFailure> {
-    c.delete_endpoint(id).await?;
-    run.wait_endpoint(id, Target::Deleted).await?;
+    c.delete_endpoints(&op.endpoints).await?;
+    run.slot.release();
+    let waits = op.endpoints.iter().map(|id| {
+        run.waiter
+            .wait(id, run.label, Target::Deleted, run.endpoint_timeout)
+    });
+    for r in futures::future::join_all(waits).await {
+        r.map_err(NodeFailure::Wait)?;
+    }
     Ok(None)
 }

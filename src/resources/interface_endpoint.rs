@@ -44,9 +44,6 @@ pub enum Op {
         /// `Some(None)`: reset to AWS's default policy.
         policy: Option<Option<String>>,
     },
-    Delete {
-        endpoint: String,
-    },
 }
 
 impl KindOp for Op {
@@ -70,24 +67,16 @@ impl KindOp for Op {
                 .chain(add_subnets.iter_mut())
                 .chain(add_security_groups.iter_mut())
                 .collect(),
-            Op::Delete { .. } => vec![],
         }
     }
     fn api_name(&self) -> &'static str {
         match self {
             Op::Create { .. } => "CreateVpcEndpoint",
             Op::Modify { .. } => "ModifyVpcEndpoint",
-            Op::Delete { .. } => "DeleteVpcEndpoints",
         }
     }
     fn creates(&self) -> bool {
         matches!(self, Op::Create { .. })
-    }
-    fn deletes(&self) -> Option<&str> {
-        match self {
-            Op::Delete { endpoint } => Some(endpoint),
-            _ => None,
-        }
     }
     fn releases(&self) -> Vec<String> {
         match self {
@@ -104,13 +93,12 @@ impl KindOp for Op {
         }
     }
     fn waits(&self) -> bool {
-        matches!(self, Op::Modify { .. } | Op::Delete { .. })
+        matches!(self, Op::Modify { .. })
     }
     fn target(&self) -> Option<&str> {
         match self {
             Op::Create { vpc, .. } => vpc.id(),
             Op::Modify { endpoint, .. } => endpoint.id(),
-            Op::Delete { endpoint } => Some(endpoint),
         }
     }
 }
@@ -154,10 +142,7 @@ impl ResourceKind for InterfaceEndpoint {
     }
 
     fn delete(o: &ObservedEndpoint) -> Vec<super::Op> {
-        vec![Op::Delete {
-            endpoint: o.id.clone(),
-        }
-        .into()]
+        vec![endpoint::DeleteEndpoints::of(o).into()]
     }
 
     fn shown(o: &ObservedEndpoint) -> Option<Attrs> {
@@ -568,7 +553,6 @@ impl<C: Api + ?Sized + Sync> Perform<C> for InterfaceEndpoint {
                 };
                 endpoint::modify(c, id_of(&endpoint)?, &changes, run).await
             }
-            Op::Delete { endpoint } => endpoint::delete(c, &endpoint, run).await,
         }
     }
 }

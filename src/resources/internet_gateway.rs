@@ -65,10 +65,10 @@ impl KindOp for Op {
     fn creates(&self) -> bool {
         matches!(self, Op::Create { .. })
     }
-    fn deletes(&self) -> Option<&str> {
+    fn deletes(&self) -> Vec<&str> {
         match self {
-            Op::Delete { gateway } => Some(gateway),
-            _ => None,
+            Op::Delete { gateway } => vec![gateway],
+            _ => vec![],
         }
     }
     fn releases(&self) -> Vec<String> {

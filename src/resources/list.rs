@@ -36,6 +36,7 @@ macro_rules! kinds {
         pub enum Op {
             $($variant($module::Op),)*
             Tags(tags::SetTags),
+            DeleteEndpoints(endpoint::DeleteEndpoints),
         }
 
         $(
@@ -52,53 +53,76 @@ macro_rules! kinds {
             }
         }
 
+        impl From<endpoint::DeleteEndpoints> for Op {
+            fn from(op: endpoint::DeleteEndpoints) -> Op {
+                Op::DeleteEndpoints(op)
+            }
+        }
+
         impl Op {
             pub fn refs_mut(&mut self) -> Vec<&mut IdRef> {
                 match self {
                     $(Op::$variant(o) => o.refs_mut(),)*
                     Op::Tags(o) => o.refs_mut(),
+                    Op::DeleteEndpoints(o) => o.refs_mut(),
                 }
             }
             pub fn api_name(&self) -> &'static str {
                 match self {
                     $(Op::$variant(o) => o.api_name(),)*
                     Op::Tags(o) => o.api_name(),
+                    Op::DeleteEndpoints(o) => o.api_name(),
                 }
             }
             pub fn creates(&self) -> bool {
                 match self {
                     $(Op::$variant(o) => o.creates(),)*
                     Op::Tags(o) => o.creates(),
+                    Op::DeleteEndpoints(o) => o.creates(),
                 }
             }
-            pub fn deletes(&self) -> Option<&str> {
+            pub fn deletes(&self) -> Vec<&str> {
                 match self {
                     $(Op::$variant(o) => o.deletes(),)*
                     Op::Tags(o) => o.deletes(),
+                    Op::DeleteEndpoints(o) => o.deletes(),
                 }
             }
             pub fn releases(&self) -> Vec<String> {
                 match self {
                     $(Op::$variant(o) => o.releases(),)*
                     Op::Tags(o) => o.releases(),
+                    Op::DeleteEndpoints(o) => o.releases(),
                 }
             }
             pub fn removes(&self) -> bool {
                 match self {
                     $(Op::$variant(o) => o.removes(),)*
                     Op::Tags(o) => o.removes(),
+                    Op::DeleteEndpoints(o) => o.removes(),
                 }
             }
             pub fn waits(&self) -> bool {
                 match self {
                     $(Op::$variant(o) => o.waits(),)*
                     Op::Tags(o) => o.waits(),
+                    Op::DeleteEndpoints(o) => o.waits(),
+                }
+            }
+            /// Take `other` into this op (one call for both), if the two can be one.
+            pub fn absorb(&mut self, other: &Op) -> bool {
+                match (self, other) {
+                    $((Op::$variant(a), Op::$variant(b)) => a.absorb(b),)*
+                    (Op::Tags(a), Op::Tags(b)) => a.absorb(b),
+                    (Op::DeleteEndpoints(a), Op::DeleteEndpoints(b)) => a.absorb(b),
+                    _ => false,
                 }
             }
             pub fn target(&self) -> Option<&str> {
                 match self {
                     $(Op::$variant(o) => o.target(),)*
                     Op::Tags(o) => o.target(),
+                    Op::DeleteEndpoints(o) => o.target(),
                 }
             }
         }
@@ -116,6 +140,7 @@ macro_rules! kinds {
             match op {
                 $(Op::$variant(o) => <$module::$unit as Perform<C>>::perform(c, o, run).await,)*
                 Op::Tags(o) => tags::perform(c, o).await,
+                Op::DeleteEndpoints(o) => endpoint::delete(c, o, run).await,
             }
         }
 

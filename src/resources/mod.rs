@@ -110,8 +110,8 @@ pub trait KindOp: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Sen
         false
     }
     /// The id it deletes.
-    fn deletes(&self) -> Option<&str> {
-        None
+    fn deletes(&self) -> Vec<&str> {
+        Vec::new()
     }
     /// Ids it stops holding (the subnets an endpoint leaves, the group a revoked rule
     /// named, the VPC a gateway detaches from). A delete of one of them waits for it.
@@ -120,7 +120,7 @@ pub trait KindOp: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Sen
     }
     /// Whether it takes something away (a delete, a revoke, a disassociation).
     fn removes(&self) -> bool {
-        self.deletes().is_some()
+        !self.deletes().is_empty()
     }
     /// Whether it waits for an endpoint after its call (modify, delete).
     fn waits(&self) -> bool {
@@ -128,6 +128,11 @@ pub trait KindOp: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Sen
     }
     /// The existing id it acts on, when it acts on one (for error messages).
     fn target(&self) -> Option<&str>;
+    /// Take `other` into this op, so that one call does both (`DeleteVpcEndpoints`
+    /// takes a list); `false` when the two cannot be one.
+    fn absorb(&mut self, _other: &Self) -> bool {
+        false
+    }
 }
 
 /// A resource kind: its observed state, its reconciliation, its deletion.

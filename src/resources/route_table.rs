@@ -80,10 +80,10 @@ impl KindOp for Op {
     fn creates(&self) -> bool {
         matches!(self, Op::Create { .. })
     }
-    fn deletes(&self) -> Option<&str> {
+    fn deletes(&self) -> Vec<&str> {
         match self {
-            Op::Delete { route_table } => Some(route_table),
-            Op::Create { .. } => None,
+            Op::Delete { route_table } => vec![route_table],
+            Op::Create { .. } => vec![],
         }
     }
     fn target(&self) -> Option<&str> {

@@ -73,10 +73,10 @@ impl KindOp for Op {
     fn creates(&self) -> bool {
         matches!(self, Op::Create { .. })
     }
-    fn deletes(&self) -> Option<&str> {
+    fn deletes(&self) -> Vec<&str> {
         match self {
-            Op::Delete { group } => Some(group),
-            Op::Create { .. } => None,
+            Op::Delete { group } => vec![group],
+            Op::Create { .. } => vec![],
         }
     }
     fn target(&self) -> Option<&str> {

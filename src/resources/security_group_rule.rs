@@ -19,7 +19,6 @@ use crate::observe::{owned_key, Observed};
 /// A security-group permission as the executor sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleOp {
-    pub direction: Direction,
     pub protocol: Protocol,
     pub ports: (Option<i32>, Option<i32>),
     pub cidr: Option<String>,
@@ -35,17 +34,35 @@ pub struct AwsRule {
     pub group_id: Option<String>,
 }
 
+/// One call per group and direction carrying all of its rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    Authorize { group: IdRef, rule: RuleOp },
-    Revoke { group: IdRef, rule: RuleOp },
+    Authorize {
+        group: IdRef,
+        direction: Direction,
+        rules: Vec<RuleOp>,
+    },
+    Revoke {
+        group: IdRef,
+        direction: Direction,
+        rules: Vec<RuleOp>,
+    },
 }
 
 impl Op {
-    fn parts(&self) -> (&IdRef, &RuleOp) {
+    fn parts(&self) -> (&IdRef, Direction, &[RuleOp]) {
         match self {
-            Op::Authorize { group, rule } | Op::Revoke { group, rule } => (group, rule),
+            Op::Authorize {
+                group,
+                direction,
+                rules,
+            }
+            | Op::Revoke {
+                group,
+                direction,
+                rules,
+            } => (group, *direction, rules),
         }
     }
 }
@@ -53,15 +70,15 @@ impl Op {
 impl KindOp for Op {
     fn refs_mut(&mut self) -> Vec<&mut IdRef> {
         match self {
-            Op::Authorize { group, rule } | Op::Revoke { group, rule } => {
-                let mut v = vec![group];
-                v.extend(rule.group.as_mut());
-                v
+            Op::Authorize { group, rules, .. } | Op::Revoke { group, rules, .. } => {
+                std::iter::once(group)
+                    .chain(rules.iter_mut().filter_map(|r| r.group.as_mut()))
+                    .collect()
             }
         }
     }
     fn api_name(&self) -> &'static str {
-        match (self, self.parts().1.direction) {
+        match (self, self.parts().1) {
             (Op::Authorize { .. }, Direction::Ingress) => "AuthorizeSecurityGroupIngress",
             (Op::Authorize { .. }, Direction::Egress) => "AuthorizeSecurityGroupEgress",
             (Op::Revoke { .. }, Direction::Ingress) => "RevokeSecurityGroupIngress",
@@ -71,12 +88,10 @@ impl KindOp for Op {
     /// A revoked rule no longer names its peer group: that group may then be deleted.
     fn releases(&self) -> Vec<String> {
         match self {
-            Op::Revoke { rule, .. } => rule
-                .group
-                .as_ref()
-                .and_then(IdRef::id)
+            Op::Revoke { rules, .. } => rules
+                .iter()
+                .filter_map(|r| r.group.as_ref().and_then(IdRef::id))
                 .map(str::to_string)
-                .into_iter()
                 .collect(),
             Op::Authorize { .. } => vec![],
         }
@@ -194,7 +209,6 @@ fn rule_op(
         (Peer::ForeignGroup(id), _) => (None, Some(IdRef::Id(id.clone()))),
     };
     RuleOp {
-        direction: r.direction,
         protocol: r.protocol,
         ports: (f, t),
         cidr,
@@ -221,6 +235,7 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
     };
     let ids: BTreeMap<String, String> =
         key_of.iter().map(|(i, k)| (k.clone(), i.clone())).collect();
+    let mut calls = Calls::default();
     for r in spec.rules.union(&observed) {
         let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
         let attrs = rule_attrs(key, r);
@@ -229,23 +244,22 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
             (true, true) if is_new => {}
             (true, true) => cx.record(record(addr, Action::NoOp, vec![], None, None)),
             (true, false) => {
-                let op = Op::Authorize {
-                    group: gref.clone(),
-                    rule: rule_op(cx, r, &gref, None),
-                };
-                cx.node(&addr, op, &[]);
+                calls.add(true, r.direction, addr.clone(), rule_op(cx, r, &gref, None));
                 let reasons = if is_new { vec![] } else { cx.missing_reason() };
                 cx.record(record(addr, Action::Create, reasons, None, Some(attrs)));
             }
+            // AWS's default egress of a group created with egress rules in the plan:
+            // revoking it is part of creating the group, not a destroy.
+            (false, true) if is_new => {
+                let own = group.map(|g| g.id.as_str()).unwrap_or_default();
+                let op = rule_op(cx, r, &gref, Some((own, &ids)));
+                calls.add(false, r.direction, gaddr.clone(), op);
+            }
             (false, true) => {
-                let own_id = group.map(|g| g.id.as_str()).unwrap_or_default();
-                let op = Op::Revoke {
-                    group: gref.clone(),
-                    rule: rule_op(cx, r, &gref, Some((own_id, &ids))),
-                };
-                cx.node(&addr, op, &[]);
+                let own = group.map(|g| g.id.as_str()).unwrap_or_default();
+                let op = rule_op(cx, r, &gref, Some((own, &ids)));
+                calls.add(false, r.direction, addr.clone(), op);
                 let reason = match &r.peer {
-                    _ if is_new => "AWS's default egress rule is not in the plan".to_string(),
                     Peer::ForeignGroup(id) if cx.doomed_ids().contains(id) => {
                         format!("its peer group {id} is deleted or replaced")
                     }
@@ -260,6 +274,42 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
                 ));
             }
             (false, false) => unreachable!("rule comes from one of the two sets"),
+        }
+    }
+    calls.emit(cx, &gref);
+}
+
+/// The rules to authorize and revoke on one group, one call per direction each.
+#[derive(Default)]
+struct Calls(BTreeMap<(bool, Direction), (Vec<Address>, Vec<RuleOp>)>);
+
+impl Calls {
+    fn add(&mut self, grant: bool, direction: Direction, addr: Address, rule: RuleOp) {
+        let (addrs, rules) = self.0.entry((grant, direction)).or_default();
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+        rules.push(rule);
+    }
+
+    /// Revokes first in the list: they may let another group go sooner.
+    fn emit(self, cx: &mut Cx, group: &IdRef) {
+        for ((grant, direction), (addrs, rules)) in self.0 {
+            let group = group.clone();
+            let op = if grant {
+                Op::Authorize {
+                    group,
+                    direction,
+                    rules,
+                }
+            } else {
+                Op::Revoke {
+                    group,
+                    direction,
+                    rules,
+                }
+            };
+            cx.node_for(&addrs, op, &[]);
         }
     }
 }
@@ -300,58 +350,71 @@ fn revoke_references_to_doomed(cx: &mut Cx) {
         if kept {
             continue;
         }
+        let mut calls = Calls::default();
         for r in &g.rules {
             let Peer::ForeignGroup(id) = &r.peer else {
                 continue;
             };
             if doomed.contains(id) && id != &g.id {
                 let (f, t) = r.aws_ports();
-                let op = Op::Revoke {
-                    group: IdRef::Id(g.id.clone()),
-                    rule: RuleOp {
-                        direction: r.direction,
-                        protocol: r.protocol,
-                        ports: (f, t),
-                        cidr: None,
-                        group: Some(IdRef::Id(id.clone())),
-                    },
+                let rule = RuleOp {
+                    protocol: r.protocol,
+                    ports: (f, t),
+                    cidr: None,
+                    group: Some(IdRef::Id(id.clone())),
                 };
                 let addr = Address::new(Kind::SecurityGroupRule, format!("{}.{}", g.id, r.key()));
-                cx.node(&addr, op, &[]);
+                calls.add(false, r.direction, addr, rule);
             }
         }
+        calls.emit(cx, &IdRef::Id(g.id.clone()));
+    }
+}
+
+/// Already there / already gone (a concurrent or interrupted run, or a revoke in a
+/// group that is gone itself): done.
+fn already_done(grant: bool, code: Option<&str>) -> bool {
+    match code {
+        Some("InvalidPermission.Duplicate") => grant,
+        Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound") => !grant,
+        _ => false,
     }
 }
 
 impl<C: Api + ?Sized + Sync> Perform<C> for SecurityGroupRule {
     async fn perform(c: &C, op: Op, _run: &mut Run<'_>) -> Result<Option<String>, NodeFailure> {
         let grant = matches!(op, Op::Authorize { .. });
-        let (group, rule) = op.parts();
-        let r = AwsRule {
-            protocol: rule.protocol,
-            ports: rule.ports,
-            cidr: rule.cidr.clone(),
-            group_id: rule
-                .group
-                .as_ref()
-                .map(id_of)
-                .transpose()?
-                .map(str::to_string),
-        };
-        // Already there / already gone (a concurrent or interrupted run, or a revoke in a
-        // group that is gone itself): done.
-        let done = |code: Option<&str>| match code {
-            Some("InvalidPermission.Duplicate") => grant,
-            Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound") => !grant,
-            _ => false,
-        };
-        match c
-            .change_rules(id_of(group)?, rule.direction, &[r], grant)
-            .await
-        {
-            Err(e) if done(e.code.as_deref()) => Ok(None),
-            Err(e) => Err(e.into()),
+        let (group, direction, rules) = op.parts();
+        let group = id_of(group)?;
+        let rules: Vec<AwsRule> = rules
+            .iter()
+            .map(|r| {
+                Ok(AwsRule {
+                    protocol: r.protocol,
+                    ports: r.ports,
+                    cidr: r.cidr.clone(),
+                    group_id: r.group.as_ref().map(id_of).transpose()?.map(str::to_string),
+                })
+            })
+            .collect::<Result<_, NodeFailure>>()?;
+        match c.change_rules(group, direction, &rules, grant).await {
             Ok(()) => Ok(None),
+            Err(e) if !already_done(grant, e.code.as_deref()) => Err(e.into()),
+            Err(_) if rules.len() == 1 => Ok(None),
+            // AWS refuses the whole call when one rule is already there (or gone): the
+            // others go one by one.
+            Err(_) => {
+                for r in &rules {
+                    match c
+                        .change_rules(group, direction, std::slice::from_ref(r), grant)
+                        .await
+                    {
+                        Err(e) if !already_done(grant, e.code.as_deref()) => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+                Ok(None)
+            }
         }
     }
 }

@@ -67,10 +67,10 @@ impl KindOp for Op {
     fn creates(&self) -> bool {
         matches!(self, Op::Create { .. })
     }
-    fn deletes(&self) -> Option<&str> {
+    fn deletes(&self) -> Vec<&str> {
         match self {
-            Op::Delete { subnet } => Some(subnet),
-            Op::Create { .. } => None,
+            Op::Delete { subnet } => vec![subnet],
+            Op::Create { .. } => vec![],
         }
     }
     fn target(&self) -> Option<&str> {

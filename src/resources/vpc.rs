@@ -75,10 +75,10 @@ impl KindOp for Op {
     fn creates(&self) -> bool {
         matches!(self, Op::Create { .. })
     }
-    fn deletes(&self) -> Option<&str> {
+    fn deletes(&self) -> Vec<&str> {
         match self {
-            Op::Delete { vpc } => Some(vpc),
-            _ => None,
+            Op::Delete { vpc } => vec![vpc],
+            _ => vec![],
         }
     }
     fn target(&self) -> Option<&str> {

@@ -235,29 +235,32 @@ impl Api for Aws {
         .await
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<(), AwsError> {
-        let req = self.ec2.delete_vpc_endpoints().vpc_endpoint_ids(id);
+    async fn delete_endpoints(&self, ids: &[String]) -> Result<(), AwsError> {
+        let req = self
+            .ec2
+            .delete_vpc_endpoints()
+            .set_vpc_endpoint_ids(Some(ids.to_vec()));
         let op = op_name(&req);
         let out = match send!(req) {
-            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if e.is_not_found() && ids.len() == 1 => return Ok(()),
             other => other?,
         };
-        // Failures come back per item, not as an error.
-        let Some(u) = out.unsuccessful().first() else {
-            return Ok(());
-        };
-        let (code, msg) = u
-            .error()
-            .map(|e| {
-                (
-                    e.code().unwrap_or_default().to_string(),
-                    e.message().unwrap_or_default().to_string(),
-                )
-            })
-            .unwrap_or_default();
-        if code.ends_with("NotFound") {
-            return Ok(());
+        // Failures come back per item, not as an error; one already gone is done.
+        for u in out.unsuccessful() {
+            let (code, msg) = u
+                .error()
+                .map(|e| {
+                    (
+                        e.code().unwrap_or_default().to_string(),
+                        e.message().unwrap_or_default().to_string(),
+                    )
+                })
+                .unwrap_or_default();
+            if !code.ends_with("NotFound") {
+                let which = u.resource_id().unwrap_or("an endpoint");
+                return Err(AwsError::new(op, Some(&code), format!("{which}: {msg}")));
+            }
         }
-        Err(AwsError::new(op, Some(&code), msg))
+        Ok(())
     }
 }

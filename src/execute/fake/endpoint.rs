@@ -146,11 +146,11 @@ impl Api for FakeCloud {
         Ok(())
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<(), AwsError> {
+    async fn delete_endpoints(&self, ids: &[String]) -> Result<(), AwsError> {
         let mut w = self.world();
-        w.endpoints.retain(|e| e.id != id);
+        w.endpoints.retain(|e| !ids.contains(&e.id));
         for r in &mut w.route_tables {
-            r.routes.retain(|x| x.target != id);
+            r.routes.retain(|x| !ids.contains(&x.target));
         }
         Ok(())
     }

@@ -114,10 +114,12 @@ impl security_group_rule::Api for FakeCloud {
             .iter_mut()
             .find(|g| g.id == group_id)
             .ok_or_else(|| err(op, "InvalidGroup.NotFound", group_id))?;
-        for r in rules.iter().map(|r| to_rule(direction, r)) {
-            if grant && g.rules.contains(&r) {
-                return Err(err(op, "InvalidPermission.Duplicate", "duplicate"));
-            }
+        let rules: Vec<Rule> = rules.iter().map(|r| to_rule(direction, r)).collect();
+        // Like AWS: one rule already there refuses the whole call.
+        if grant && rules.iter().any(|r| g.rules.contains(r)) {
+            return Err(err(op, "InvalidPermission.Duplicate", "duplicate"));
+        }
+        for r in rules {
             if grant {
                 g.rules.push(r);
             } else {
