@@ -353,6 +353,9 @@ impl crate::resources::Guard for Aws {
     fn may_write(&self) -> Result<(), String> {
         self.fence.check()
     }
+    fn claim(&self, api: &str) -> Duration {
+        self.pacer.claim(api)
+    }
 }
 
 /// Refuses every attempt of a mutating call while the apply lock's lease is not held

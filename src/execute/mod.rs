@@ -86,6 +86,12 @@ impl Slot {
 
 /// What performs one resolved op. `Ec2` in real runs; fakes in tests.
 pub trait Backend: Send + Sync + 'static {
+    /// Claim the request token `op`'s call needs; `ZERO` when claimed, else how long
+    /// until one comes (a node that would only wait does not take a slot yet).
+    fn claim(&self, _op: &Op) -> Duration {
+        Duration::ZERO
+    }
+
     /// Perform `op` (all references resolved to ids). Returns the id it created, if any.
     fn perform(
         &self,
@@ -231,9 +237,27 @@ impl<'a> Schedule<'a> {
         })
     }
 
-    /// The next node to start, announcing the resources it starts.
-    fn next(&mut self, progress: &Progress) -> Option<(usize, Instant, Action)> {
-        let Ready(_, i) = self.ready.pop()?;
+    /// The ready node with the longest remaining path that could call AWS at once
+    /// (`Err`: none can, the soonest in that long).
+    fn pick(&mut self, claim: impl Fn(&Op) -> Duration) -> Result<usize, Duration> {
+        let mut passed = Vec::new();
+        let mut soonest = Duration::MAX;
+        let mut found = None;
+        while let Some(r) = self.ready.pop() {
+            let wait = claim(&self.cs.nodes[r.1].op);
+            if wait.is_zero() {
+                found = Some(r.1);
+                break;
+            }
+            soonest = soonest.min(wait);
+            passed.push(r);
+        }
+        self.ready.extend(passed);
+        found.ok_or(soonest)
+    }
+
+    /// Start node `i`, announcing the resources it starts.
+    fn start(&mut self, i: usize, progress: &Progress) -> (usize, Instant, Action) {
         self.started[i] = true;
         let node = &self.cs.nodes[i];
         for a in node.addresses() {
@@ -242,11 +266,11 @@ impl<'a> Schedule<'a> {
                 progress.started(a, self.action_of(a, &node.op));
             }
         }
-        Some((
+        (
             i,
             self.started_at[&node.address],
             self.action_of(&node.address, &node.op),
-        ))
+        )
     }
 
     fn finished(&mut self, (i, took, result): Joined, progress: &Progress) {
@@ -345,16 +369,36 @@ pub async fn execute<B: Backend>(
             break;
         }
         // A node starts only once a slot is free, so that the ready node with the
-        // longest remaining path takes it (not the one that happened to be ready first).
-        tokio::select! {
-            permit = sem.clone().acquire_owned(), if may_start => {
-                let permit = permit.expect("semaphore open");
-                let (i, t0, action) = s.next(progress).expect("a ready node");
-                spawn_node(&mut set, cs, &s.report.ids, i, (t0, action), permit, (&backend, progress, opts));
+        // longest remaining path takes it (not the one that happened to be ready
+        // first); a node whose call would only wait for a request token leaves the
+        // slot to one that can call now.
+        let mut token_wait = None;
+        if may_start {
+            if let Ok(permit) = sem.clone().try_acquire_owned() {
+                match s.pick(|op| backend.claim(op)) {
+                    Ok(i) => {
+                        let started = s.start(i, progress);
+                        spawn_node(
+                            &mut set,
+                            cs,
+                            &s.report.ids,
+                            started,
+                            permit,
+                            (&backend, progress, opts),
+                        );
+                        continue;
+                    }
+                    Err(d) => token_wait = Some(d.min(Duration::from_secs(60))),
+                }
             }
+        }
+        // Nothing can start now: wait for a node to end, a slot, a token, or a stop.
+        tokio::select! {
             joined = set.join_next(), if !set.is_empty() => {
                 s.finished(joined.expect("a task").expect("executor task panicked"), progress);
             }
+            _ = tokio::time::sleep(token_wait.unwrap_or_default()), if token_wait.is_some() => {}
+            _ = sem.clone().acquire_owned(), if may_start && token_wait.is_none() => {}
             changed = async { stop.as_mut().expect("watched").changed().await }, if stop.is_some() => {
                 if changed.is_err() {
                     stop = None; // nobody can ask any more
@@ -370,8 +414,7 @@ fn spawn_node<B: Backend>(
     set: &mut JoinSet<Joined>,
     cs: &Changeset,
     ids: &[Option<String>],
-    i: usize,
-    (t0, action): (Instant, Action),
+    (i, t0, action): (usize, Instant, Action),
     permit: tokio::sync::OwnedSemaphorePermit,
     (backend, progress, opts): (&Arc<B>, &Progress, &ExecOptions),
 ) {
@@ -461,6 +504,10 @@ impl<C: Cloud> CloudBackend<C> {
 }
 
 impl<C: Cloud> Backend for CloudBackend<C> {
+    fn claim(&self, op: &Op) -> Duration {
+        self.cloud.claim(op.api_name())
+    }
+
     async fn perform(
         &self,
         op: Op,

@@ -174,10 +174,17 @@ pub trait Perform<C: ?Sized + Sync>: ResourceKind {
     ) -> impl Future<Output = Result<Option<String>, NodeFailure>> + Send;
 }
 
-/// Whether a cloud may be written to now (the apply lock's fence; see `aws::Fence`).
+/// What a cloud says before a call: whether it may be written to now (the apply
+/// lock's fence; see `aws::Fence`), and how long until an API action may be called
+/// without waiting for a token (see `aws::pacing`).
 pub trait Guard {
     fn may_write(&self) -> Result<(), String> {
         Ok(())
+    }
+    /// Claim a request token for a call of `api` about to be made; `ZERO` when
+    /// claimed, else how long until one comes.
+    fn claim(&self, _api: &str) -> std::time::Duration {
+        std::time::Duration::ZERO
     }
 }
 
