@@ -208,6 +208,13 @@ async fn run_changes(
             "stats: changeset {} nodes; critical path {calls} API calls and {waits} endpoint waits",
             cs.nodes.len()
         );
+        let mut needed: std::collections::BTreeMap<&str, usize> = Default::default();
+        for n in &cs.nodes {
+            *needed.entry(n.op.api_name()).or_default() += 1;
+        }
+        for (api, k) in needed {
+            eprintln!("stats: changeset needs {api:<34} {k}");
+        }
     }
     let opts = ExecOptions {
         parallelism: args.parallelism as usize,
