@@ -58,6 +58,10 @@ pub struct Cli {
     #[arg(long = "rate", global = true, value_name = "ACTION=CAP/REFILL", value_parser = parse_rate)]
     pub rates: Vec<(String, Rate)>,
 
+    /// Colour in the output: auto (a terminal, and NO_COLOR not set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
     /// Seconds one EC2 call may wait for its action's tokens, and send throttled
     /// answers again, before the throttling is reported.
     #[arg(long, global = true, default_value_t = 900)]
@@ -83,6 +87,13 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Human,
     Json,
@@ -101,6 +112,9 @@ pub struct PlanArgs {
     /// Also save the changeset, with a fingerprint of the live state, for `apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// List unchanged resources too.
+    #[arg(long)]
+    pub show_unchanged: bool,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +124,9 @@ pub struct ApplyArgs {
     /// Skip the confirmation prompt (required when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// List unchanged resources too.
+    #[arg(long)]
+    pub show_unchanged: bool,
     /// How many AWS calls may be in flight at once. Endpoint waits do not count, and
     /// throttling is retried with backoff. The default fits the widest level of a
     /// SageMaker VPC's graph (11 for the standard plan: 3 associations, 2 rules, 6

@@ -392,6 +392,30 @@ async fn endpoints_carry_group(c: &Client, plan: &str, want: &str, scenario: &st
     false
 }
 
+/// The apply's read-back may find one thing AWS did not take: LocalStack's
+/// ModifyVpcEndpoint ignoring security groups (see `endpoints_carry_group`). It must
+/// say exactly that, interface endpoint by interface endpoint, and nothing else.
+fn assert_only_the_group_gap_is_unverified(err: &str) {
+    assert_contains(err, "error: AWS did not take", "apply read-back");
+    let unverified: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.contains(" (update): "))
+        .collect();
+    assert!(!unverified.is_empty(), "{err}");
+    for l in &unverified {
+        assert!(
+            l.trim_start().starts_with("interface_endpoint.")
+                && l.contains("security_groups is ")
+                && !l.contains(';'),
+            "not the LocalStack group gap: {l}\n{err}"
+        );
+    }
+    eprintln!(
+        "LOCALSTACK GAP (apply read-back names it): {}",
+        unverified.join(" | ")
+    );
+}
+
 /// Under the gap: the re-plan must show nothing but the endpoints' `security_groups`.
 fn assert_replan_only_endpoint_groups(plan: &str) {
     let (out, _) = run_expect(2, &["plan", plan, "--detailed-exitcode"]);
@@ -459,12 +483,15 @@ impl Studio {
 
     /// `apply --auto-approve --stats`, exit 0, the closing summary checked.
     fn apply(&self, summary: &str) -> (String, String) {
-        let (out, err) = run_expect(0, &["apply", &self.plan(), "--auto-approve", "--stats"]);
+        let (code, out, err) = run(&["apply", &self.plan(), "--auto-approve", "--stats"]);
         assert_contains(
             &out,
             &format!("Apply complete! Resources: {summary}."),
             "apply",
         );
+        if code != 0 {
+            assert_only_the_group_gap_is_unverified(&err);
+        }
         (out, err)
     }
 
@@ -508,7 +535,7 @@ async fn edit_a_interface_endpoint_subnets() {
     assert_eq!(changes(&out), sorted(all_interface_updates()), "{out}");
     assert_contains(&out, "Plan: 0 to add, 5 to change, 0 to destroy.", "plan");
     let b = block(&out, "~", "interface_endpoint.sts");
-    assert_contains(&b, "~ subnets = ", "sts block");
+    assert_contains(&b, "~ subnets =", "sts block");
     insta::assert_snapshot!("changes_a_endpoint_subnets", redact(&out, &s.name));
 
     let (_, err) = s.apply("0 added, 5 changed, 0 destroyed");
@@ -626,7 +653,7 @@ async fn edit_c_gateway_policy_removed() {
     assert_contains(&out, "Plan: 0 to add, 1 to change, 0 to destroy.", "plan");
     assert_contains(
         &block(&out, "~", "gateway_endpoint.s3"),
-        r#"-> "(AWS default: full access)""#,
+        r#"+ "(AWS default: full access)""#,
         "gateway block",
     );
     insta::assert_snapshot!("changes_c_gateway_policy_removed", redact(&out, &s.name));
@@ -723,9 +750,9 @@ async fn edit_e_subnet_cidr_forces_replacement() {
     let out = s.plan_output();
     let mut want = all_interface_updates();
     want.push(ch("-/+", "subnet.private-c"));
-    want.push(ch("+", "route_table_association.private-c"));
+    want.push(ch("-/+", "route_table_association.private-c"));
     assert_eq!(changes(&out), sorted(want), "{out}");
-    assert_contains(&out, "Plan: 2 to add, 5 to change, 1 to destroy.", "plan");
+    assert_contains(&out, "Plan: 2 to add, 5 to change, 2 to destroy.", "plan");
     let b = block(&out, "-/+", "subnet.private-c");
     assert_contains(&b, "# cidr forces replacement", "subnet block");
     assert_contains(
@@ -735,7 +762,7 @@ async fn edit_e_subnet_cidr_forces_replacement() {
     );
     insta::assert_snapshot!("changes_e_subnet_cidr", redact(&out, &s.name));
 
-    s.apply("2 added, 5 changed, 1 destroyed");
+    s.apply("2 added, 5 changed, 2 destroyed");
     let new = subnet_by_key(c, &s.name, "subnet.private-c").await;
     let new_id = new.subnet_id().expect("subnet id").to_string();
     assert_ne!(new_id, old_id, "subnet not replaced");
@@ -789,11 +816,11 @@ async fn edit_f_security_group_description_forces_replacement() {
     let mut want = all_interface_updates();
     want.push(ch("-/+", "security_group.endpoints"));
     want.push(ch(
-        "+",
+        "-/+",
         "security_group_rule.endpoints.ingress.tcp.443.workloads",
     ));
     assert_eq!(changes(&out), sorted(want), "{out}");
-    assert_contains(&out, "Plan: 2 to add, 5 to change, 1 to destroy.", "plan");
+    assert_contains(&out, "Plan: 2 to add, 5 to change, 2 to destroy.", "plan");
     assert_contains(
         &block(&out, "-/+", "security_group.endpoints"),
         r#""Interface endpoints" -> "Interface endpoints (443 only)" # forces replacement"#,
@@ -801,7 +828,7 @@ async fn edit_f_security_group_description_forces_replacement() {
     );
     insta::assert_snapshot!("changes_f_group_description", redact(&out, &s.name));
 
-    s.apply("2 added, 5 changed, 1 destroyed");
+    s.apply("2 added, 5 changed, 2 destroyed");
     let new = sg_by_key(c, &s.name, "security_group.endpoints").await;
     let new_id = new.group_id().expect("group id").to_string();
     assert_ne!(new_id, old_id, "group not replaced");
@@ -905,7 +932,7 @@ async fn edit_h_interface_endpoint_policy_added_then_changed() {
     assert_contains(&out, "Plan: 0 to add, 5 to change, 0 to destroy.", "plan");
     assert_contains(
         &block(&out, "~", "interface_endpoint.sts"),
-        "~ policy = ",
+        "~ policy =",
         "sts block",
     );
     insta::assert_snapshot!("changes_h_endpoint_policy", redact(&out, &s.name));
@@ -1082,7 +1109,7 @@ async fn edit_j_subnet_availability_zone_forces_replacement() {
 
     // Same CIDR: the old subnet must go before the new one can exist; the endpoints
     // leave it first.
-    s.apply("2 added, 5 changed, 1 destroyed");
+    s.apply("2 added, 5 changed, 2 destroyed");
     let new = subnet_by_key(c, &s.name, "subnet.private-c").await;
     assert_ne!(
         new.subnet_id(),
@@ -1442,12 +1469,12 @@ async fn json_plan_of_a_subnet_replacement() {
     let (out, _) = run_expect(0, &["plan", &s.plan(), "--output", "json"]);
     let doc: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("plan --output json is not JSON ({e}):\n{out}"));
-    assert_eq!(doc["format_version"], "1", "{doc:#}");
+    assert_eq!(doc["format_version"], "2", "{doc:#}");
     assert_eq!(doc["plan"], s.name.as_str());
     assert_eq!(doc["region"], "us-east-1");
     assert_eq!(
         doc["summary"],
-        serde_json::json!({"add": 2, "change": 5, "destroy": 1})
+        serde_json::json!({"add": 2, "change": 5, "destroy": 2})
     );
     let rcs = doc["resource_changes"]
         .as_array()
@@ -1476,7 +1503,7 @@ async fn json_plan_of_a_subnet_replacement() {
         assert_eq!(r["action"], "update", "{r:#}");
     }
 
-    s.apply("2 added, 5 changed, 1 destroyed");
+    s.apply("2 added, 5 changed, 2 destroyed");
     let (out, _) = run_expect(0, &["plan", &s.plan(), "--output", "json"]);
     let doc: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(
@@ -1693,10 +1720,25 @@ async fn destroy_leaves_nothing_and_twice_is_a_noop() {
     assert_eq!(before.total(), 13, "{before:#?}");
 
     let (out, _) = run_expect(0, &["destroy", &s.plan(), "--auto-approve"]);
+    // Counted as the apply counted them ("18 added"), and named by plan keys.
     assert_contains(
         &out,
-        "Destroy complete! Resources: 16 destroyed.",
+        "Plan: 0 to add, 0 to change, 18 to destroy.",
         "destroy",
+    );
+    assert_contains(
+        &out,
+        "Destroy complete! Resources: 18 destroyed.",
+        "destroy",
+    );
+    assert_contains(
+        &out,
+        "- security_group_rule.endpoints.ingress.tcp.443.workloads",
+        "destroy",
+    );
+    assert!(
+        !out.lines().any(|l| l.contains("security_group_rule.sg-")),
+        "rules named by group ids:\n{out}"
     );
     assert_eq!(
         owned(c, &s.name).await,

@@ -95,3 +95,55 @@ async fn internet_gateway_is_attached_tagged_restored_and_destroyed_before_the_v
     assert!(out.contains("Plan: 19 to add"), "{out}");
     dir.keep();
 }
+
+/// A new group whose plan lists egress: revoking AWS's default egress is part of
+/// creating the group, so nothing is counted as destroyed, in the plan or the apply,
+/// human or JSON.
+#[tokio::test]
+async fn a_new_group_with_egress_destroys_nothing() {
+    let name = unique_name("egress");
+    let mut dir = PlanDir::new(&name);
+    let text = shipped("studio-vpc.toml").replace(
+        "ingress = [{ from = \"workloads\", protocol = \"tcp\", ports = \"443\" }]",
+        "ingress = [{ from = \"workloads\", protocol = \"tcp\", ports = \"443\" }]\negress = [{ to = \"10.20.0.0/16\", protocol = \"tcp\", ports = \"443\" }]",
+    );
+    let plan = dir
+        .write("egress.toml", &text)
+        .to_string_lossy()
+        .to_string();
+    let (out, _) = run_expect(0, &["plan", &plan]);
+    assert!(
+        out.contains("Plan: 19 to add, 0 to change, 0 to destroy."),
+        "{out}"
+    );
+    assert!(!out.contains("  - "), "{out}");
+    let (json, _) = run_expect(0, &["plan", &plan, "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"add": 19, "change": 0, "destroy": 0})
+    );
+    let (out, _) = run_expect(0, &["apply", &plan, "--auto-approve"]);
+    assert!(out.contains("19 added, 0 changed, 0 destroyed"), "{out}");
+    let c = ec2().await;
+    let g = security_groups_of(&c, &name)
+        .await
+        .into_iter()
+        .find(|g| tag(g.tags(), TAG_KEY) == Some("security_group.endpoints"))
+        .unwrap();
+    let egress: Vec<String> = g
+        .ip_permissions_egress()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip().map(str::to_string))
+        })
+        .collect();
+    assert_eq!(egress, ["10.20.0.0/16"], "{g:?}");
+    let (out, _) = run_expect(0, &["plan", &plan, "--detailed-exitcode"]);
+    assert!(out.contains("No changes."), "{out}");
+    let (out, _) = run_expect(0, &["destroy", &plan, "--auto-approve"]);
+    assert!(out.contains("19 destroyed"), "{out}");
+    dir.keep();
+}

@@ -94,6 +94,28 @@ impl AwsError {
             .is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"))
     }
 
+    /// Whether trying again may succeed: throttling, server errors, a lost connection,
+    /// an id not visible yet, a dependency still going away. Anything else (a bad
+    /// parameter, a conflict, a quota, a permission) needs its cause fixed first.
+    pub fn is_transient(&self) -> bool {
+        let Some(code) = self.code.as_deref() else {
+            return true; // transport: no answer at all
+        };
+        self.is_not_found()
+            || matches!(
+                code,
+                "RequestLimitExceeded"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "InternalError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "Unavailable"
+                    | "DependencyViolation"
+                    | "IncorrectState"
+            )
+    }
+
     /// A hint for errors a user can act on.
     pub fn hint(&self) -> Option<&'static str> {
         let code = self.code.as_deref()?;

@@ -290,12 +290,13 @@ impl<'a> Cx<'a> {
             Some(c) => {
                 // Shown as the plan's attributes, what AWS has where the kind shows it,
                 // and the VPC that forces the replacement.
+                if let Some(after) = c.after.as_mut() {
+                    after.remove("tags"); // the same tags again: not a change to show
+                    after.insert("vpc".into(), json!(format!("{vpc} (new)")));
+                }
                 let mut before = c.after.clone().unwrap_or_default();
                 before.extend(K::shown(o).unwrap_or_default());
                 before.insert("vpc".into(), json!(o.vpc_id()));
-                if let Some(after) = c.after.as_mut() {
-                    after.insert("vpc".into(), json!(format!("{vpc} (new)")));
-                }
                 c.action = Action::Replace;
                 c.id = Some(o.id().to_string());
                 c.reasons = vec![format!("its VPC is replaced ({vpc})")];
@@ -429,6 +430,29 @@ impl<'a> Cx<'a> {
         self.changes.push(change);
     }
 
+    /// Whether this changeset already has a record for `addr`.
+    pub fn has_record(&self, addr: &Address) -> bool {
+        self.changes.iter().any(|c| &c.address == addr)
+    }
+
+    /// Turn `addr`'s create record into a replacement of `old_id`, forced by `path`.
+    pub fn record_replacement(
+        &mut self,
+        addr: &Address,
+        old_id: &str,
+        why: &str,
+        attrs: Attrs,
+        path: &str,
+    ) {
+        if let Some(c) = self.changes.iter_mut().rev().find(|c| &c.address == addr) {
+            c.action = Action::Replace;
+            c.id = Some(old_id.to_string());
+            c.reasons = vec![why.to_string()];
+            c.before = Some(attrs);
+            c.replace_paths = vec![path.to_string()];
+        }
+    }
+
     /// Keep an observed resource: it is not deleted.
     pub fn claim(&mut self, id: &str) {
         self.claimed.insert(id.to_string());
@@ -503,10 +527,13 @@ impl<'a> Cx<'a> {
         addr: Address,
         node: usize,
         reasons: Vec<String>,
-        after: Attrs,
+        mut after: Attrs,
     ) {
         self.refs.insert(addr.clone(), IdRef::Node(node));
         self.fresh.insert(addr.clone());
+        if addr.kind.tagging() != Tagging::None {
+            after.insert("tags".into(), json!(self.tags(&addr)));
+        }
         self.changes.push(ResourceChange {
             address: addr,
             action: Action::Create,

@@ -40,7 +40,10 @@ pub(super) async fn apply_cmd(
         Some(saved) if obs.fingerprint() != saved.observed_fingerprint => return Err(STALE.into()),
         Some(saved) => saved.changeset,
     };
-    print!("{}", render::human::changeset(&cs));
+    print!(
+        "{}",
+        render::human::changeset_with(&cs, &s.style(args.show_unchanged))
+    );
     if cs.is_empty() {
         return Ok(0);
     }
@@ -63,7 +66,68 @@ pub(super) async fn apply_cmd(
     };
     let report = run_changes(s, &aws, &cs, args).await;
     lock.release().await;
-    summarize(&cs, &report, destroy)
+    summarize(&cs, &report, destroy)?;
+    verify(s, &aws, &plan, destroy).await
+}
+
+/// Apply verifies its own result: it reads back what it changed, and what AWS did not
+/// take is named, attribute by attribute, with the likely cause (exit 1). Without it,
+/// an emulator that ignores a change (LocalStack's ModifyVpcEndpoint and security
+/// groups) shows the same change at every plan, and nobody can tell why.
+async fn verify(s: &mut Session<'_>, aws: &Aws, plan: &Plan, destroy: bool) -> Result<u8, String> {
+    let t0 = Instant::now();
+    let now = observe::observe(aws, plan)
+        .await
+        .map_err(|e| format!("error: reading back what was changed failed: {e}"))?;
+    s.time("verify", t0);
+    let left = changes(plan, &now, destroy)?;
+    if left.is_empty() {
+        return Ok(0);
+    }
+    let mut msg = format!(
+        "error: AWS did not take {} of the changes (read back after the {}):",
+        left.changes
+            .iter()
+            .filter(|c| c.action != crate::changeset::Action::NoOp)
+            .count(),
+        if destroy { "destroy" } else { "apply" }
+    );
+    for c in left
+        .changes
+        .iter()
+        .filter(|c| c.action != crate::changeset::Action::NoOp)
+    {
+        msg.push_str(&format!(
+            "\n  {} ({}): {}",
+            c.address,
+            c.action.as_str(),
+            unverified(c)
+        ));
+    }
+    msg.push_str("\nhint: the calls were accepted but the state did not follow: an emulator that ignores the attribute (LocalStack's ModifyVpcEndpoint ignores security groups), or something (a policy, another tool, a person) changed it back. A new apply would send the same calls again.");
+    Err(msg)
+}
+
+/// The attributes of a change that is still there after the apply.
+fn unverified(c: &crate::changeset::ResourceChange) -> String {
+    let (Some(b), Some(a)) = (&c.before, &c.after) else {
+        return match c.action {
+            crate::changeset::Action::Create => "still missing".into(),
+            _ => "still there".into(),
+        };
+    };
+    let differ: Vec<String> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let was = b
+                .get(k)
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "(none)".into());
+            format!("{k} is {was}, not {v}")
+        })
+        .collect();
+    differ.join("; ")
 }
 
 fn confirm(destroy: bool) -> Result<(), String> {
@@ -262,7 +326,7 @@ fn expected_costs(cs: &Changeset, pacer: &crate::aws::pacing::Pacer) -> Vec<f64>
         .collect()
 }
 
-fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<u8, String> {
+fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<(), String> {
     let s = cs.summary();
     if report.errors.is_empty() {
         if destroy {
@@ -273,7 +337,7 @@ fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<u8, S
                 s.add, s.change, s.destroy
             );
         }
-        return Ok(0);
+        return Ok(());
     }
     let mut msg = String::new();
     for e in &report.errors {
@@ -282,9 +346,16 @@ fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<u8, S
             msg.push_str(&format!("hint: {h}\n"));
         }
     }
+    let what = if destroy { "destroy" } else { "apply" };
+    let advice = if report.errors.iter().all(|e| e.transient) {
+        "run it again to finish: it does only what is still missing".to_string()
+    } else {
+        format!("fix the cause above, then run {what} again: it does only what is still missing")
+    };
     msg.push_str(&format!(
-        "error: {} stopped after {} of {} actions; run it again to converge (it only does what is still missing)",
-        if destroy { "destroy" } else { "apply" },
+        "error: {what} stopped with {} of {} resources done ({} of {} steps); {advice}",
+        report.resources_done,
+        report.resources_total,
         report.completed,
         cs.nodes.len()
     ));

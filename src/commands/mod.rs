@@ -60,6 +60,25 @@ impl<'c> Session<'c> {
         aws
     }
 
+    /// How to render for a person: colour on a terminal unless `NO_COLOR` or
+    /// `TERM=dumb` (or `--color` says otherwise).
+    fn style(&self, show_unchanged: bool) -> crate::render::human::Style {
+        use std::io::IsTerminal;
+        let color = match self.cli.color {
+            crate::cli::ColorChoice::Always => true,
+            crate::cli::ColorChoice::Never => false,
+            crate::cli::ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        };
+        crate::render::human::Style {
+            show_unchanged,
+            color,
+        }
+    }
+
     fn print_stats(&self) {
         let (true, Some(aws)) = (self.cli.stats, &self.aws) else {
             return;

@@ -35,7 +35,10 @@ pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8,
         );
     }
     match args.output {
-        Output::Human => print!("{}", render::human::changeset(&cs)),
+        Output::Human => print!(
+            "{}",
+            render::human::changeset_with(&cs, &s.style(args.show_unchanged))
+        ),
         Output::Json => println!("{}", render::json::changeset(&cs)),
     }
     Ok(if args.detailed_exitcode && !cs.is_empty() {

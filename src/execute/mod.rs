@@ -57,6 +57,9 @@ pub struct NodeError {
     pub id: Option<String>,
     pub message: String,
     pub hint: Option<String>,
+    /// Whether running again may get past it (throttling, a 5xx, a lost connection,
+    /// eventual consistency), or the cause must be fixed first.
+    pub transient: bool,
 }
 
 impl std::fmt::Display for NodeError {
@@ -124,6 +127,9 @@ pub struct ExecReport {
     pub stopped: bool,
     /// Nodes that never started, by index.
     pub not_started: Vec<usize>,
+    /// Resources whose every call succeeded, and all the resources the run acts on.
+    pub resources_done: usize,
+    pub resources_total: usize,
     /// The longest dependency chain of this run, timed with each node's real duration
     /// (its calls, retries and waits; not the time it queued for a parallelism slot).
     /// No scheduler could finish before it: `wall / this` is the executor's own
@@ -302,9 +308,13 @@ impl<'a> Schedule<'a> {
                 }
             }
             Err(f) => {
-                let (message, hint) = match f {
-                    NodeFailure::Aws(e) => (e.to_string(), e.hint().map(str::to_string)),
-                    NodeFailure::Wait(m) => (m, None),
+                let (message, hint, transient) = match f {
+                    NodeFailure::Aws(e) => (
+                        e.to_string(),
+                        e.hint().map(str::to_string),
+                        e.is_transient(),
+                    ),
+                    NodeFailure::Wait(m) => (m, None, true),
                 };
                 progress.failed(&node.address, &message);
                 self.report.errors.push(NodeError {
@@ -316,6 +326,7 @@ impl<'a> Schedule<'a> {
                         .map(str::to_string),
                     message,
                     hint,
+                    transient,
                 });
             }
         }
@@ -328,6 +339,7 @@ impl<'a> Schedule<'a> {
         if *left > 0 {
             return;
         }
+        self.report.resources_done += 1;
         let id = self.resource_id.get(addr).cloned().or_else(|| {
             self.cs
                 .changes
@@ -340,6 +352,7 @@ impl<'a> Schedule<'a> {
     }
 
     fn into_report(mut self) -> ExecReport {
+        self.report.resources_total = self.nodes_left.len();
         self.report.not_started = (0..self.started.len())
             .filter(|&i| !self.started[i])
             .collect();

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::changeset::{Action, Attrs, Changeset};
 
-pub const FORMAT_VERSION: &str = "1";
+/// 2: a replaced resource's children are replaced with it (rules, associations) and
+/// counted so; a new group's default egress revoke is part of its create, not a
+/// destroy; deletes list the rules and associations that go; creates carry `tags`.
+pub const FORMAT_VERSION: &str = "2";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -108,10 +108,11 @@ async fn human_edits_and_drift() {
     assert!(out.contains("# forces replacement"), "{out}");
     assert!(out.contains("  - interface_endpoint.logs"), "{out}");
     assert!(out.contains("  ~ interface_endpoint.sts"), "{out}");
-    // subnet and group replaced (+1 each), the new group's rule and the new subnet's
-    // association created; four endpoints move to the new subnet/group; logs deleted.
+    // subnet and group replaced, and with them the subnet's association and the
+    // group's rule (each one add and one destroy); four endpoints move to the new
+    // subnet/group; logs deleted.
     assert!(
-        out.contains("Plan: 4 to add, 4 to change, 3 to destroy."),
+        out.contains("Plan: 4 to add, 4 to change, 5 to destroy."),
         "{out}"
     );
     assert!(out.contains("subnet.private-c (subnet-<id>)"), "{out}");
@@ -171,8 +172,8 @@ struct Res {
 #[tokio::test]
 async fn json_schema_is_pinned() {
     for cs in [fresh(), edited().await] {
-        let doc: Doc = serde_json::from_str(&render::json::changeset(&cs)).expect("schema v1");
-        assert_eq!(doc.format_version, "1");
+        let doc: Doc = serde_json::from_str(&render::json::changeset(&cs)).expect("schema v2");
+        assert_eq!(doc.format_version, "2");
         for r in &doc.resource_changes {
             assert!(
                 ["create", "update", "replace", "delete", "no-op"].contains(&r.action.as_str()),

@@ -110,11 +110,11 @@ impl ResourceKind for RouteTableAssociation {
             associate_plan_subnets(cx);
             disassociate_others(cx);
         }
-        leave_doomed_tables(cx, false);
+        leave_doomed_tables(cx);
     }
 
     fn retire(cx: &mut Cx, _live: &Matched<Never>) {
-        leave_doomed_tables(cx, true);
+        leave_doomed_tables(cx);
     }
 
     fn delete(o: &Never) -> Vec<super::Op> {
@@ -145,6 +145,23 @@ fn associate_plan_subnets(cx: &mut Cx) {
             subnet: sref,
         };
         let n = cx.node(&addr, op, &[]);
+        let want = attrs([
+            ("route_table", json!(rt_addr.to_string())),
+            ("subnet", json!(subnet_addr.to_string())),
+        ]);
+        // The association of the subnet this one replaces goes with it.
+        let old = cx.replaced_old(&subnet_addr).and_then(|old| {
+            cx.obs
+                .route_tables
+                .iter()
+                .flat_map(|rt| &rt.associations)
+                .find(|a| a.subnet_id == old)
+        });
+        if let Some(old) = old {
+            cx.created_because(addr.clone(), n, vec![], want.clone());
+            cx.record_replacement(&addr, &old.id, "its subnet is replaced", want, "subnet");
+            continue;
+        }
         let reasons = if cx.replaced_old(&subnet_addr).is_some() {
             vec!["subnet is replaced".into()]
         } else if cx.existing::<Subnet>(key).is_some() {
@@ -152,18 +169,14 @@ fn associate_plan_subnets(cx: &mut Cx) {
         } else {
             vec![]
         };
-        let want = attrs([
-            ("route_table", json!(rt_addr.to_string())),
-            ("subnet", json!(subnet_addr.to_string())),
-        ]);
         cx.created_because(addr, n, reasons, want);
     }
 }
 
-/// The associations of route tables that are deleted go first. On destroy they are
-/// listed (they were created with the plan); otherwise they go with their table's
-/// replacement or removal.
-fn leave_doomed_tables(cx: &mut Cx, show: bool) {
+/// The associations of route tables that are deleted go first. They are listed (they
+/// were counted when they were created) unless this changeset already says what
+/// becomes of them (replaced with their subnet).
+fn leave_doomed_tables(cx: &mut Cx) {
     let doomed = cx.doomed_ids().clone();
     for rt in cx
         .obs
@@ -173,12 +186,16 @@ fn leave_doomed_tables(cx: &mut Cx, show: bool) {
     {
         for a in &rt.associations {
             let addr = Address::new(Kind::RouteTableAssociation, subnet_key(cx, &a.subnet_id));
-            if show {
+            if !cx.has_record(&addr) {
                 cx.record(ResourceChange {
                     address: addr.clone(),
                     action: Action::Delete,
                     id: Some(a.id.clone()),
-                    reasons: vec![crate::changeset::DESTROYED.into()],
+                    reasons: vec![if cx.destroying {
+                        crate::changeset::DESTROYED.into()
+                    } else {
+                        format!("goes with its route table ({})", route_table::private())
+                    }],
                     before: Some(attrs([("subnet", json!(a.subnet_id))])),
                     after: None,
                     replace_paths: vec![],

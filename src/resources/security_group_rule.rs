@@ -136,11 +136,11 @@ impl ResourceKind for SecurityGroupRule {
         for key in plan.security_groups.keys() {
             plan_rules(cx, key, &key_of);
         }
-        revoke_references_to_doomed(cx);
+        retire_doomed_groups(cx);
     }
 
     fn retire(cx: &mut Cx, _live: &Matched<Never>) {
-        revoke_references_to_doomed(cx);
+        retire_doomed_groups(cx);
     }
 
     fn delete(o: &Never) -> Vec<super::Op> {
@@ -154,6 +154,18 @@ fn group_keys(cx: &Cx) -> BTreeMap<String, String> {
     cx.kept_ids(Kind::SecurityGroup)
         .filter(|(k, id)| cx.replaced_old(&Address::new(Kind::SecurityGroup, *k)) != Some(*id))
         .map(|(k, id)| (id.to_string(), k.to_string()))
+        .collect()
+}
+
+/// id -> key of every group the plan owns, to name rules by plan keys everywhere.
+fn all_group_names(cx: &Cx) -> BTreeMap<String, String> {
+    cx.obs
+        .security_groups
+        .iter()
+        .filter_map(|g| {
+            let a = owned_key(&g.tags, &cx.plan.name).and_then(Address::parse)?;
+            (a.kind == Kind::SecurityGroup).then(|| (g.id.clone(), a.key))
+        })
         .collect()
 }
 
@@ -235,6 +247,30 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
     };
     let ids: BTreeMap<String, String> =
         key_of.iter().map(|(i, k)| (k.clone(), i.clone())).collect();
+    // The rules of the copy this group replaces: they are replaced with it.
+    let old_rules: BTreeSet<Rule> = cx
+        .replaced_old(&gaddr)
+        .and_then(|old| cx.obs.security_groups.iter().find(|g| g.id == old))
+        .map(|g| {
+            let names = all_group_names(cx);
+            g.rules
+                .iter()
+                .map(|r| resolve_peer(r, &g.id, &names))
+                .filter(|r| r != &Rule::default_egress())
+                .collect()
+        })
+        .unwrap_or_default();
+    for r in old_rules.difference(&spec.rules) {
+        let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
+        let why = format!("goes with the group it belongs to ({gaddr} is replaced)");
+        cx.record(record(
+            addr,
+            Action::Delete,
+            vec![why],
+            Some(rule_attrs(key, r)),
+            None,
+        ));
+    }
     let mut calls = Calls::default();
     for r in spec.rules.union(&observed) {
         let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
@@ -245,8 +281,21 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
             (true, true) => cx.record(record(addr, Action::NoOp, vec![], None, None)),
             (true, false) => {
                 calls.add(true, r.direction, addr.clone(), rule_op(cx, r, &gref, None));
-                let reasons = if is_new { vec![] } else { cx.missing_reason() };
-                cx.record(record(addr, Action::Create, reasons, None, Some(attrs)));
+                if old_rules.contains(r) {
+                    let why = format!("its group is replaced ({gaddr})");
+                    let mut c = record(
+                        addr,
+                        Action::Replace,
+                        vec![why],
+                        Some(attrs.clone()),
+                        Some(attrs),
+                    );
+                    c.replace_paths = vec!["security_group".into()];
+                    cx.record(c);
+                } else {
+                    let reasons = if is_new { vec![] } else { cx.missing_reason() };
+                    cx.record(record(addr, Action::Create, reasons, None, Some(attrs)));
+                }
             }
             // AWS's default egress of a group created with egress rules in the plan:
             // revoking it is part of creating the group, not a destroy.
@@ -332,39 +381,65 @@ fn record(
     }
 }
 
-/// Rules in groups that are not the plan's kept groups (doomed ones) that name another
-/// doomed group must go first: AWS refuses to delete a group another group's rule
-/// names, even when both are being deleted. Rules inside a doomed group otherwise
-/// vanish with it. (The plan's own groups revoke such rules in `plan_rules`.)
-fn revoke_references_to_doomed(cx: &mut Cx) {
+/// Groups that are deleted take their rules with them. The rules are listed (they
+/// were counted when they were created) when the group itself is removed, on destroy
+/// or from the plan; rules that name another deleted group are revoked first: AWS
+/// refuses to delete a group another group's rule names, even when both go.
+fn retire_doomed_groups(cx: &mut Cx) {
     let plan = cx.plan;
     let doomed = cx.doomed_ids().clone();
+    let names = all_group_names(cx);
     for g in &cx.obs.security_groups {
         let kept = !doomed.contains(&g.id)
-            && owned_key(&g.tags, &plan.name)
-                .and_then(Address::parse)
-                .is_some_and(|a| {
-                    cx.reference(&Address::new(Kind::SecurityGroup, &a.key))
-                        == Some(IdRef::Id(g.id.clone()))
-                });
+            && names.get(&g.id).is_some_and(|k| {
+                cx.reference(&Address::new(Kind::SecurityGroup, k)) == Some(IdRef::Id(g.id.clone()))
+            });
         if kept {
             continue;
         }
+        let Some(gkey) = names.get(&g.id) else {
+            continue;
+        };
+        let gaddr = Address::new(Kind::SecurityGroup, gkey);
+        // Removed, not replaced or a duplicate: its rules are listed.
+        let listed = doomed.contains(&g.id)
+            && (cx.destroying || !plan.security_groups.contains_key(gkey))
+            && cx
+                .kept_ids(Kind::SecurityGroup)
+                .any(|(k, id)| k == gkey && id == g.id);
         let mut calls = Calls::default();
         for r in &g.rules {
-            let Peer::ForeignGroup(id) = &r.peer else {
+            if r == &Rule::default_egress() {
                 continue;
-            };
-            if doomed.contains(id) && id != &g.id {
-                let (f, t) = r.aws_ports();
-                let rule = RuleOp {
-                    protocol: r.protocol,
-                    ports: (f, t),
-                    cidr: None,
-                    group: Some(IdRef::Id(id.clone())),
+            }
+            let named = resolve_peer(r, &g.id, &names);
+            let addr = Address::new(Kind::SecurityGroupRule, format!("{gkey}.{}", named.key()));
+            if listed {
+                let why = if cx.destroying {
+                    crate::changeset::DESTROYED.to_string()
+                } else {
+                    format!("goes with the group it belongs to ({gaddr})")
                 };
-                let addr = Address::new(Kind::SecurityGroupRule, format!("{}.{}", g.id, r.key()));
-                calls.add(false, r.direction, addr, rule);
+                let attrs = rule_attrs(gkey, &named);
+                cx.record(record(
+                    addr.clone(),
+                    Action::Delete,
+                    vec![why],
+                    Some(attrs),
+                    None,
+                ));
+            }
+            if let Peer::ForeignGroup(id) = &r.peer {
+                if doomed.contains(id) && id != &g.id {
+                    let (f, t) = r.aws_ports();
+                    let rule = RuleOp {
+                        protocol: r.protocol,
+                        ports: (f, t),
+                        cidr: None,
+                        group: Some(IdRef::Id(id.clone())),
+                    };
+                    calls.add(false, r.direction, addr, rule);
+                }
             }
         }
         calls.emit(cx, &IdRef::Id(g.id.clone()));
