@@ -637,3 +637,48 @@ fn credentials_are_never_printed() {
         }
     }
 }
+
+/// Failures before any answer are said in words a person can act on, never as an SDK
+/// `Debug` dump: an endpoint nothing listens on, no credentials, a profile that does
+/// not exist.
+#[test]
+fn errors_without_an_answer_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "plan.toml", &studio_text());
+    let p = plan.to_str().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let (code, _, err) = run(sagevpc(dir.path(), &closed, &["plan", p]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach EC2 at {closed} (connection refused)"
+        )),
+        "{err}"
+    );
+
+    let mut c = sagevpc(dir.path(), &closed, &["plan", p]);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no AWS credentials could be loaded"), "{err}");
+    assert!(err.contains("Environment:"), "the sources tried: {err}");
+    assert!(err.contains("export AWS_PROFILE=name"), "what to do: {err}");
+
+    let (code, _, err) = run(sagevpc(
+        dir.path(),
+        &closed,
+        &["--profile", "nope", "plan", p],
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("profile \"nope\" not found in"), "{err}");
+    for e in [&err] {
+        assert!(
+            !e.contains("DispatchFailure(") && !e.contains("ConnectorError {"),
+            "{e}"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! `retry_dependency`).
 
 mod ec2;
+mod error;
 pub mod pacing;
 mod sagemaker;
 
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use aws_sdk_ec2::config::{Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -35,6 +35,29 @@ pub struct Connection {
     pub endpoint_url: Option<String>,
     /// Maximum attempts per call for retryable errors (throttling, 5xx, resets).
     pub max_attempts: u32,
+}
+
+/// A named profile must exist in the shared config or credentials file (else the
+/// credential chain would fall through to instance metadata and fail far from the
+/// cause).
+pub async fn check_profile(name: &str) -> Result<(), String> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .map_err(|e| format!("error: reading the AWS config files failed: {e}"))?;
+    if set.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let home =
+        |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_string());
+    let known: Vec<&str> = set.profiles().collect();
+    Err(format!(
+        "error: profile {name:?} not found in {} or {} (profiles there: {})\nhint: check --profile / AWS_PROFILE, or create it with `aws configure --profile {name}`",
+        home("AWS_CONFIG_FILE", "~/.aws/config"),
+        home("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    ))
 }
 
 /// Load the SDK configuration. Credentials are resolved lazily, on the first call.
@@ -65,109 +88,7 @@ pub async fn load_config(conn: &Connection) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// An AWS call that failed, in the tool's terms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsError {
-    pub operation: &'static str,
-    /// AWS error code, e.g. `InvalidVpcID.NotFound`; `None` for transport failures.
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl AwsError {
-    pub fn new(operation: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
-        AwsError {
-            operation,
-            code: code.map(str::to_string),
-            message: message.into(),
-        }
-    }
-
-    /// A response without the id it should carry.
-    pub fn missing(operation: &'static str, what: &str) -> Self {
-        AwsError::new(operation, None, format!("response carried no {what}"))
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        self.code
-            .as_deref()
-            .is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"))
-    }
-
-    /// Whether trying again may succeed: throttling, server errors, a lost connection,
-    /// an id not visible yet, a dependency still going away. Anything else (a bad
-    /// parameter, a conflict, a quota, a permission) needs its cause fixed first.
-    pub fn is_transient(&self) -> bool {
-        let Some(code) = self.code.as_deref() else {
-            return true; // transport: no answer at all
-        };
-        self.is_not_found()
-            || matches!(
-                code,
-                "RequestLimitExceeded"
-                    | "Throttling"
-                    | "ThrottlingException"
-                    | "InternalError"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "Unavailable"
-                    | "DependencyViolation"
-                    | "IncorrectState"
-            )
-    }
-
-    /// A hint for errors a user can act on.
-    pub fn hint(&self) -> Option<&'static str> {
-        let code = self.code.as_deref()?;
-        Some(match code {
-            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
-                "the credentials in use lack this permission; check the IAM policy of the caller"
-            }
-            "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
-                "AWS rejected the credentials; check --profile or the AWS_* variables"
-            }
-            "VpcLimitExceeded" | "SecurityGroupLimitExceeded" | "VpcEndpointLimitExceeded" => {
-                "an account quota is reached; raise it in Service Quotas or remove unused resources"
-            }
-            "InvalidSubnet.Conflict" => {
-                "the subnet CIDR overlaps a subnet that already exists in the VPC"
-            }
-            "DuplicateSubnetsInSameZone" => "an endpoint takes one subnet per availability zone",
-            "InvalidParameter" if self.message.contains("private DNS") => {
-                "private DNS needs enableDnsSupport and enableDnsHostnames on the VPC"
-            }
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> AwsError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
-    {
-        let code = err.code().map(str::to_string);
-        let message = match err.message() {
-            Some(m) => m.to_string(),
-            None => DisplayErrorContext(&err).to_string(),
-        };
-        AwsError {
-            operation,
-            code,
-            message,
-        }
-    }
-}
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(c) => write!(f, "{} failed: {c}: {}", self.operation, self.message),
-            None => write!(f, "{} failed: {}", self.operation, self.message),
-        }
-    }
-}
-
-impl std::error::Error for AwsError {}
+pub use error::{AwsError, Failure};
 
 /// The API operation a request builder sends, from its type name:
 /// `…::CreateSubnetFluentBuilder` is `CreateSubnet`, `…::DescribeVpcsPaginator` is
@@ -320,7 +241,8 @@ impl Aws {
                 None,
             ))
             .stalled_stream_protection(stalls)
-            .interceptor(CountCalls(calls.clone()));
+            .interceptor(CountCalls(calls.clone()))
+            .interceptor(LogCalls);
         if let Some(u) = endpoint_for(endpoint_url, "EC2") {
             ec2 = ec2.endpoint_url(u);
         }
@@ -335,6 +257,7 @@ impl Aws {
             .build();
         let mut sm = aws_sdk_sagemaker::config::Builder::from(config)
             .interceptor(CountCalls(calls.clone()))
+            .interceptor(LogCalls)
             .interceptor(FenceCalls(fence.clone()));
         if let Some(u) = endpoint_for(endpoint_url, "SAGEMAKER") {
             sm = sm.endpoint_url(u);
@@ -449,6 +372,67 @@ impl Intercept for CountCalls {
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
             self.0.record(m.name());
+        }
+        Ok(())
+    }
+}
+
+/// When an attempt started, for `-vv`.
+#[derive(Debug, Clone)]
+struct AttemptStarted(Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// `-v`: every call with its status and AWS's request id; `-vv`: and how long it
+/// took. Nothing of the request is logged (credentials never are).
+#[derive(Debug)]
+pub(crate) struct LogCalls;
+
+impl Intercept for LogCalls {
+    fn name(&self) -> &'static str {
+        "sagevpc-call-log"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptStarted(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<
+            '_,
+        >,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
+        let took = cfg.load::<AttemptStarted>().map(|t| t.0.elapsed());
+        let (status, request_id) = match ctx.response() {
+            Some(r) => (
+                r.status().as_u16().to_string(),
+                r.headers()
+                    .get("x-amzn-requestid")
+                    .or_else(|| r.headers().get("x-amz-request-id"))
+                    .unwrap_or("-")
+                    .to_string(),
+            ),
+            None => ("no answer".to_string(), "-".to_string()),
+        };
+        tracing::info!("call {op}: {status} (request id {request_id})");
+        if let Some(t) = took {
+            tracing::debug!("call {op}: {:.3}s", t.as_secs_f64());
         }
         Ok(())
     }

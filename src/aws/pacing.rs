@@ -205,8 +205,12 @@ impl Pacer {
     /// Wait for a token of `action`'s bucket.
     pub async fn take(&self, action: &str, unfiltered: bool) {
         let wait = self.reserve(action, unfiltered);
-        tracing::debug!(action, wait_s = wait.as_secs_f64(), "request token");
         if !wait.is_zero() {
+            tracing::debug!(
+                action,
+                wait_s = wait.as_secs_f64(),
+                "waiting for a request token"
+            );
             *self
                 .stats
                 .lock()

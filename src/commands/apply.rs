@@ -32,7 +32,7 @@ pub(super) async fn apply_cmd(
         Some(saved) => saved.plan()?,
         None => load(&args.plan)?,
     };
-    let aws = s.connect(&plan).await;
+    let aws = s.connect(&plan).await?;
     let (obs, fresh) = read_and_diff(s, &aws, &plan, destroy).await?;
     let is_saved = saved.is_some();
     let cs = match saved {

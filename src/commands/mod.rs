@@ -34,9 +34,67 @@ impl<'c> Session<'c> {
         self.phases.push((name, since.elapsed()));
     }
 
-    /// The AWS clients for `plan`'s region (the plan's region always wins).
-    async fn connect(&mut self, plan: &Plan) -> Aws {
+    /// Where EC2 calls go: `--endpoint-url`, the standard variables, or AWS itself.
+    fn ec2_endpoint(&self, plan: &Plan) -> String {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        env("AWS_ENDPOINT_URL_EC2")
+            .or_else(|| self.cli.endpoint_url.clone())
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| format!("https://ec2.{}.amazonaws.com", plan.region))
+    }
+
+    /// A failed call in words a person can act on: no SDK dump, what was tried, what
+    /// to do.
+    fn explain(&self, doing: &str, e: &aws::AwsError, plan: &Plan) -> String {
+        match e.failure {
+            aws::Failure::Unreachable => {
+                let why = ["Connection refused", "dns error", "timed out", "Connection reset"]
+                    .iter()
+                    .find(|w| e.message.contains(*w))
+                    .map(|w| w.to_lowercase())
+                    .unwrap_or_else(|| e.message.clone());
+                format!(
+                    "error: {doing} failed: cannot reach EC2 at {} ({why})\nhint: check the endpoint (--endpoint-url, AWS_ENDPOINT_URL) and the network; for LocalStack: make localstack-up",
+                    self.ec2_endpoint(plan)
+                )
+            }
+            aws::Failure::Credentials => format!(
+                "error: {doing} failed: no AWS credentials could be loaded{}. The sources tried, in order:\n  {}\nhint: set a profile (`export AWS_PROFILE=name`, after `aws configure` or `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                self.cli
+                    .profile
+                    .as_ref()
+                    .map(|p| format!(" for profile {p:?}"))
+                    .unwrap_or_default(),
+                e.message
+                    .rsplit("Attempted:")
+                    .next()
+                    .unwrap_or_default()
+                    .split('\n')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ),
+            _ => {
+                let hint = e.hint().map(|h| format!("\nhint: {h}")).unwrap_or_default();
+                format!("error: {doing} failed: {e}{hint}")
+            }
+        }
+    }
+
+    /// The AWS clients for `plan`'s region (the plan's region always wins). A profile
+    /// that does not exist is an error here, before any call.
+    async fn connect(&mut self, plan: &Plan) -> Result<Aws, String> {
         let cli = self.cli;
+        if let Some(p) = &cli.profile {
+            aws::check_profile(p).await?;
+        }
+        tracing::info!(
+            region = %plan.region,
+            endpoint = %self.ec2_endpoint(plan),
+            profile = cli.profile.as_deref().unwrap_or("(default chain)"),
+            "connecting"
+        );
         let conf = aws::load_config(&Connection {
             region: plan.region.clone(),
             profile: cli.profile.clone(),
@@ -57,7 +115,7 @@ impl<'c> Session<'c> {
             dependency_window: Duration::from_secs(cli.dependency_timeout),
         };
         self.aws = Some(aws.clone());
-        aws
+        Ok(aws)
     }
 
     /// How to render for a person: colour on a terminal unless `NO_COLOR` or

@@ -24,7 +24,7 @@ pub(super) fn validate_cmd(path: &Path) -> Result<u8, String> {
 
 pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8, String> {
     let plan = load(&args.plan)?;
-    let aws = s.connect(&plan).await;
+    let aws = s.connect(&plan).await?;
     let (obs, cs) = read_and_diff(s, &aws, &plan, false).await?;
     if let Some(out) = &args.out {
         SavedPlan::new(&args.plan, &plan, &obs, &cs)?.write(out)?;

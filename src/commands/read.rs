@@ -16,10 +16,9 @@ pub(super) async fn read_and_diff(
     destroy: bool,
 ) -> Result<(Observed, Changeset), String> {
     let t0 = Instant::now();
-    let obs = observe::observe(aws, plan).await.map_err(|e| {
-        let hint = e.hint().map(|h| format!("\nhint: {h}")).unwrap_or_default();
-        format!("error: reading live state failed: {e}{hint}")
-    })?;
+    let obs = observe::observe(aws, plan)
+        .await
+        .map_err(|e| s.explain("reading live state", &e, plan))?;
     s.time("read", t0);
     let t1 = Instant::now();
     let cs = changes(plan, &obs, destroy)?;
