@@ -13,7 +13,6 @@ pub mod pacing;
 mod sagemaker;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,7 +41,7 @@ pub struct Connection {
 /// cause).
 pub async fn check_profile(name: &str) -> Result<(), String> {
     use aws_types::os_shim_internal::{Env, Fs};
-    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
     let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
         .await
         .map_err(|e| format!("error: reading the AWS config files failed: {e}"))?;
