@@ -679,3 +679,4 @@ fn errors_without_an_answer_say_what_to_do() {
         !err.contains("DispatchFailure(") && !err.contains("ConnectorError {"),
         "{err}"
     );
+}
