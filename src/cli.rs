@@ -84,6 +84,21 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete everything the plan owns (never adopted or foreign resources).
     Destroy(ApplyArgs),
+    /// List the VPC endpoint services a region offers (the short names a plan takes).
+    Services(RegionArgs),
+    /// List the sagevpc plans found in a region (by their ownership tags), with what
+    /// each owns.
+    Plans(RegionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegionArgs {
+    /// AWS region (default: AWS_REGION, then the profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

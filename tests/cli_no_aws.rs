@@ -494,7 +494,7 @@ fn shipped_plans_validate() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(
-            "is valid: 3 subnets, 2 security groups, 1 gateway and 5 interface endpoints."
+            "is valid: 3 subnets, 2 security groups, 1 gateway endpoint and 5 interface endpoints."
         ),
         "{stdout}"
     );
@@ -509,7 +509,7 @@ fn shipped_plans_validate() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(
-            "is valid: 0 subnets, 0 security groups, 0 gateway and 2 interface endpoints."
+            "is valid: 0 subnets, 0 security groups, 0 gateway endpoints and 2 interface endpoints."
         ),
         "{stdout}"
     );

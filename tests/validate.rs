@@ -700,13 +700,37 @@ fn unknown_interface_service_is_rejected_with_a_hint() {
         ],
     );
 
+    // Full names are taken, in the plan's region only.
     let text = edit(
         BASE,
         "\"sagemaker.runtime\"]",
         "\"com.amazonaws.us-east-1.sts\"]",
     );
+    let p = accept(&text);
+    assert_eq!(
+        p.interface_endpoints["sts"].service_name,
+        "com.amazonaws.us-east-1.sts"
+    );
+    let text = edit(
+        BASE,
+        "\"sagemaker.runtime\"]",
+        "\"com.amazonaws.eu-west-1.sts\"]",
+    );
     let d = reject_one(&text);
     assert_eq!(d.field, "interface_endpoints.services[1]");
+    assert!(d.message.contains("region eu-west-1"), "{d}");
+    // A name unlike every known one is left for the region to judge at plan time.
+    let text = edit(BASE, "\"sagemaker.runtime\"]", "\"bedrock-agentcore\"]");
+    assert!(accept(&text)
+        .interface_endpoints
+        .contains_key("bedrock-agentcore"));
+    let d = reject_one(&edit(
+        BASE,
+        "region = \"us-east-1\"",
+        "region = \"us-eats-1\"",
+    ));
+    assert_eq!(d.field, "region");
+    assert!(d.message.contains("did you mean \"us-east-1\""), "{d}");
 
     let text = edit(BASE, "\"sagemaker.runtime\"]", "\"sagemaker.api\"]");
     let d = reject_one(&text);
@@ -1361,14 +1385,18 @@ fn every_problem_is_reported() {
     for f in [
         "name",
         "region",
-        "subnets.a.availability_zone",
-        "subnets.b.availability_zone",
+        "subnets.b.cidr",
         "security_groups.endpoints.ingress[0].from",
         "security_groups.workloads.ingress[0].ports",
         "interface_endpoints.services[0]",
     ] {
         assert!(fields.contains(&f), "{f} not reported; got {fields:?}");
     }
+    // A bad region is one error: the AZs are not also reported as outside it.
+    assert!(
+        !fields.iter().any(|f| f.ends_with("availability_zone")),
+        "{fields:?}"
+    );
     // Every line of the rendered error is `file:line:col: field: message`.
     let rendered = e.to_string();
     assert_eq!(rendered.lines().count(), e.diagnostics.len());

@@ -7,7 +7,7 @@
 //! lease fence, and the three retry helpers (`retry_not_found`, `gone_ok`,
 //! `retry_dependency`).
 
-mod ec2;
+pub mod ec2;
 mod error;
 pub mod pacing;
 mod sagemaker;

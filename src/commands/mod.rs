@@ -4,6 +4,7 @@
 mod apply;
 mod plan;
 mod read;
+mod region;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -35,17 +36,17 @@ impl<'c> Session<'c> {
     }
 
     /// Where EC2 calls go: `--endpoint-url`, the standard variables, or AWS itself.
-    fn ec2_endpoint(&self, plan: &Plan) -> String {
+    fn ec2_endpoint(&self, region: &str) -> String {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         env("AWS_ENDPOINT_URL_EC2")
             .or_else(|| self.cli.endpoint_url.clone())
             .or_else(|| env("AWS_ENDPOINT_URL"))
-            .unwrap_or_else(|| format!("https://ec2.{}.amazonaws.com", plan.region))
+            .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com"))
     }
 
     /// A failed call in words a person can act on: no SDK dump, what was tried, what
     /// to do.
-    fn explain(&self, doing: &str, e: &aws::AwsError, plan: &Plan) -> String {
+    fn explain(&self, doing: &str, e: &aws::AwsError, region: &str) -> String {
         match e.failure {
             aws::Failure::Unreachable => {
                 let why = ["Connection refused", "dns error", "timed out", "Connection reset"]
@@ -55,7 +56,7 @@ impl<'c> Session<'c> {
                     .unwrap_or_else(|| e.message.clone());
                 format!(
                     "error: {doing} failed: cannot reach EC2 at {} ({why})\nhint: check the endpoint (--endpoint-url, AWS_ENDPOINT_URL) and the network; for LocalStack: make localstack-up",
-                    self.ec2_endpoint(plan)
+                    self.ec2_endpoint(region)
                 )
             }
             aws::Failure::Credentials => format!(
@@ -85,28 +86,33 @@ impl<'c> Session<'c> {
     /// The AWS clients for `plan`'s region (the plan's region always wins). A profile
     /// that does not exist is an error here, before any call.
     async fn connect(&mut self, plan: &Plan) -> Result<Aws, String> {
+        self.connect_to(&plan.region, &plan.request_limits).await
+    }
+
+    async fn connect_to(
+        &mut self,
+        region: &str,
+        limits: &std::collections::BTreeMap<String, aws::pacing::Rate>,
+    ) -> Result<Aws, String> {
         let cli = self.cli;
         if let Some(p) = &cli.profile {
             aws::check_profile(p).await?;
         }
         tracing::info!(
-            region = %plan.region,
-            endpoint = %self.ec2_endpoint(plan),
+            region,
+            endpoint = %self.ec2_endpoint(region),
             profile = cli.profile.as_deref().unwrap_or("(default chain)"),
             "connecting"
         );
         let conf = aws::load_config(&Connection {
-            region: plan.region.clone(),
+            region: region.to_string(),
             profile: cli.profile.clone(),
             endpoint_url: cli.endpoint_url.clone(),
             max_attempts: cli.max_attempts,
         })
         .await;
-        let mut rates: std::collections::HashMap<String, aws::pacing::Rate> = plan
-            .request_limits
-            .iter()
-            .map(|(a, r)| (a.clone(), *r))
-            .collect();
+        let mut rates: std::collections::HashMap<String, aws::pacing::Rate> =
+            limits.iter().map(|(a, r)| (a.clone(), *r)).collect();
         rates.extend(cli.rates.iter().cloned());
         let pacer = aws::pacing::Pacer::new(rates, Duration::from_secs(cli.throttle_timeout));
         let mut aws = Aws::new(&conf, cli.endpoint_url.as_deref(), pacer);
@@ -172,6 +178,8 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Plan(args) => plan::plan_cmd(&mut s, args).await,
         Command::Apply(args) => apply::apply_cmd(&mut s, args, false).await,
         Command::Destroy(args) => apply::apply_cmd(&mut s, args, true).await,
+        Command::Services(args) => region::services_cmd(&mut s, args).await,
+        Command::Plans(args) => region::plans_cmd(&mut s, args).await,
     };
     s.print_stats();
     match result {

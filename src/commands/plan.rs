@@ -11,15 +11,20 @@ use crate::render;
 pub(super) fn validate_cmd(path: &Path) -> Result<u8, String> {
     let p = load(path)?;
     println!(
-        "Plan {:?} ({}) is valid: {} subnets, {} security groups, {} gateway and {} interface endpoints.",
+        "Plan {:?} ({}) is valid: {}, {}, {} and {}.",
         p.name,
         path.display(),
-        p.subnets.len(),
-        p.security_groups.len(),
-        p.gateway_endpoints.len(),
-        p.interface_endpoints.len()
+        count(p.subnets.len(), "subnet"),
+        count(p.security_groups.len(), "security group"),
+        count(p.gateway_endpoints.len(), "gateway endpoint"),
+        count(p.interface_endpoints.len(), "interface endpoint"),
     );
     Ok(0)
+}
+
+/// `1 subnet`, `3 subnets`.
+pub(super) fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8, String> {

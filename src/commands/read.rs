@@ -18,7 +18,7 @@ pub(super) async fn read_and_diff(
     let t0 = Instant::now();
     let obs = observe::observe(aws, plan)
         .await
-        .map_err(|e| s.explain("reading live state", &e, plan))?;
+        .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
     s.time("read", t0);
     let t1 = Instant::now();
     let cs = changes(plan, &obs, destroy)?;

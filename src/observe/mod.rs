@@ -42,6 +42,13 @@ pub struct Observed {
     pub referenced_subnets: Vec<ObservedSubnet>,
     /// Endpoint services of the region that the plan names, with their AZs.
     pub services: Vec<ServiceInfo>,
+    /// Every service name of the region, read only when the plan names one the region
+    /// does not offer (to suggest the one meant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offered: Vec<String>,
+    /// VPCs of sagevpc plans with the CIDR of a VPC this plan is about to create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_cidr: Vec<ObservedVpc>,
 }
 
 /// A SageMaker Studio domain in the plan's VPC (never owned: sagevpc only reads them).
@@ -152,8 +159,28 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         foreign_endpoints: Vec::new(),
         referenced_subnets: referenced?,
         services: services?,
+        offered: Vec::new(),
+        same_cidr: Vec::new(),
     };
+    // AWS refuses the whole call when one name is unknown: then every service of the
+    // region is read, which answers for the names it has and suggests the one meant.
+    if names
+        .iter()
+        .any(|n| !obs.services.iter().any(|s| &s.service_name == n))
+    {
+        let all = endpoint::Api::describe_all_endpoint_services(c).await?;
+        obs.offered = all.iter().map(|s| s.service_name.clone()).collect();
+        obs.offered.sort();
+        obs.offered.dedup();
+        obs.services = all
+            .into_iter()
+            .filter(|s| names.contains(&s.service_name))
+            .collect();
+    }
     let Some(home) = obs.vpc_of(plan).map(|v| v.id.clone()) else {
+        if let VpcSpec::Owned { cidr } = &plan.vpc {
+            obs.same_cidr = vpc::Api::describe_plan_vpcs_with_cidr(c, &cidr.to_string()).await?;
+        }
         return Ok(obs);
     };
     let want_foreign = !plan.interface_endpoints.is_empty();
@@ -197,7 +224,11 @@ impl Observed {
             foreign_endpoints,
             referenced_subnets,
             services,
+            offered,
+            same_cidr,
         } = &mut o;
+        offered.sort();
+        sorted(same_cidr);
         sorted(vpcs);
         sorted(internet_gateways);
         sorted(subnets);

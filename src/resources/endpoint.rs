@@ -115,6 +115,9 @@ pub trait Api: Send + Sync {
     fn endpoint_statuses(&self, ids: &[String]) -> impl Call<Vec<EndpointStatus>>;
     /// The named services of the region; unknown names are left out.
     fn describe_endpoint_services(&self, names: &[String]) -> impl Call<Vec<ServiceInfo>>;
+    /// Every endpoint service of the region (for `sagevpc services`, and to suggest
+    /// the name meant when the plan names one the region does not offer).
+    fn describe_all_endpoint_services(&self) -> impl Call<Vec<ServiceInfo>>;
     /// Returns the id and the state the response reported.
     fn create_endpoint(&self, ep: NewEndpoint<'_>) -> impl Call<(String, String)>;
     fn modify_endpoint(&self, id: &str, changes: &EndpointChanges) -> impl Call<()>;

@@ -440,9 +440,18 @@ fn service_availability(cx: &mut Cx) {
             s.service_name == spec.service_name && s.endpoint_type == EndpointType::Interface
         }) else {
             if !obs.services.is_empty() || obs.vpc_of(plan).is_some() {
+                let prefix = crate::plan::services::service_name(&plan.region, "");
+                let short: Vec<&str> = obs
+                    .offered
+                    .iter()
+                    .filter_map(|n| n.strip_prefix(&prefix))
+                    .collect();
+                let hint = crate::plan::services::nearest(key, short.iter().copied())
+                    .map(|k| format!(" (did you mean {k:?}?)"))
+                    .unwrap_or_default();
                 cx.problems.push(format!(
-                    "interface_endpoints.services: {key}: {} is not offered as an interface endpoint service in {}",
-                    spec.service_name, plan.region
+                    "interface_endpoints.services: {key}: {} is not offered as an interface endpoint service in {}{hint}; `sagevpc services --region {}` lists those it offers",
+                    spec.service_name, plan.region, plan.region
                 ));
             }
             continue;

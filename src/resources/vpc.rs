@@ -94,6 +94,8 @@ impl KindOp for Op {
 pub trait Api: Send + Sync {
     /// Owned VPCs: tagged with the plan.
     fn describe_vpcs_by_plan(&self, plan: &str) -> impl Call<Vec<ObservedVpc>>;
+    /// VPCs of other sagevpc plans with this CIDR (a renamed plan leaves its VPC behind).
+    fn describe_plan_vpcs_with_cidr(&self, cidr: &str) -> impl Call<Vec<ObservedVpc>>;
     /// An adopted VPC; `None` when it does not exist.
     fn describe_vpc_by_id(&self, id: &str) -> impl Call<Option<ObservedVpc>>;
     /// (enableDnsSupport, enableDnsHostnames)
@@ -122,6 +124,19 @@ impl ResourceKind for Vpc {
     }
 
     fn check(cx: &mut Cx) {
+        for v in &cx.obs.same_cidr {
+            let owner = v
+                .tags
+                .get(crate::model::TAG_PLAN)
+                .cloned()
+                .unwrap_or_default();
+            if owner != cx.plan.name {
+                cx.warnings.push(format!(
+                    "VPC {} with the same CIDR {} belongs to sagevpc plan {owner:?}: if this plan was renamed (or moved to another region), that VPC and everything in it is still there and no longer managed by this name; `sagevpc plans` lists what each plan owns. Destroy it under its old name, or give this plan another CIDR",
+                    v.id, v.cidr
+                ));
+            }
+        }
         let VpcSpec::Adopted { id, manage_dns } = &cx.plan.vpc else {
             return;
         };

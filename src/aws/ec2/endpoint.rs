@@ -97,6 +97,54 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// `DescribeVpcEndpointServices`, every page (it has no paginator); `None`: every
+    /// service of the region.
+    async fn endpoint_services(
+        &self,
+        names: Option<&[String]>,
+    ) -> Result<Vec<ServiceInfo>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .ec2
+                .describe_vpc_endpoint_services()
+                .set_service_names(names.map(<[String]>::to_vec))
+                .set_next_token(token.take());
+            let resp = match send!(req) {
+                Ok(r) => r,
+                // Unknown names make AWS reject the whole call; report them as absent
+                // so that the diff can name them.
+                Err(e) if e.code.as_deref() == Some("InvalidServiceName") => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            for d in resp.service_details() {
+                let Some(name) = d.service_name() else {
+                    continue;
+                };
+                for t in d.service_type() {
+                    let endpoint_type = match t.service_type() {
+                        Some(ServiceType::Gateway) => EndpointType::Gateway,
+                        Some(ServiceType::Interface) => EndpointType::Interface,
+                        _ => continue,
+                    };
+                    out.push(ServiceInfo {
+                        service_name: name.to_string(),
+                        endpoint_type,
+                        availability_zones: d.availability_zones().to_vec(),
+                    });
+                }
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Api for Aws {
     async fn describe_endpoints_by_plan(
         &self,
@@ -144,44 +192,11 @@ impl Api for Aws {
         &self,
         names: &[String],
     ) -> Result<Vec<ServiceInfo>, AwsError> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .ec2
-                .describe_vpc_endpoint_services()
-                .set_service_names(Some(names.to_vec()))
-                .set_next_token(token.take());
-            let resp = match send!(req) {
-                Ok(r) => r,
-                // Unknown names make AWS reject the whole call; report them as absent
-                // so that the diff can name them.
-                Err(e) if e.code.as_deref() == Some("InvalidServiceName") => return Ok(out),
-                Err(e) => return Err(e),
-            };
-            for d in resp.service_details() {
-                let Some(name) = d.service_name() else {
-                    continue;
-                };
-                for t in d.service_type() {
-                    let endpoint_type = match t.service_type() {
-                        Some(ServiceType::Gateway) => EndpointType::Gateway,
-                        Some(ServiceType::Interface) => EndpointType::Interface,
-                        _ => continue,
-                    };
-                    out.push(ServiceInfo {
-                        service_name: name.to_string(),
-                        endpoint_type,
-                        availability_zones: d.availability_zones().to_vec(),
-                    });
-                }
-            }
-            match resp.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.endpoint_services(Some(names)).await
+    }
+
+    async fn describe_all_endpoint_services(&self) -> Result<Vec<ServiceInfo>, AwsError> {
+        self.endpoint_services(None).await
     }
 
     async fn create_endpoint(&self, ep: NewEndpoint<'_>) -> Result<(String, String), AwsError> {

@@ -3,6 +3,7 @@
 
 mod endpoint;
 mod internet_gateway;
+pub mod inventory;
 mod key_pair;
 mod route_table;
 mod security_group;

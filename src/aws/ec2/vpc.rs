@@ -31,6 +31,20 @@ impl Api for Aws {
             .collect())
     }
 
+    async fn describe_plan_vpcs_with_cidr(&self, cidr: &str) -> Result<Vec<ObservedVpc>, AwsError> {
+        let pages = pages!(self
+            .ec2
+            .describe_vpcs()
+            .filters(super::filter("cidr-block", cidr))
+            .filters(super::filter("tag-key", crate::model::TAG_PLAN))
+            .into_paginator())?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.vpcs())
+            .filter_map(vpc_of)
+            .collect())
+    }
+
     async fn describe_vpc_by_id(&self, id: &str) -> Result<Option<ObservedVpc>, AwsError> {
         match send!(self.ec2.describe_vpcs().vpc_ids(id)) {
             Ok(out) => Ok(out.vpcs().first().and_then(vpc_of)),

@@ -90,6 +90,14 @@ impl Api for FakeCloud {
         Ok(out)
     }
 
+    async fn describe_all_endpoint_services(&self) -> Result<Vec<ServiceInfo>, AwsError> {
+        let names: Vec<String> = crate::plan::services::INTERFACE_SERVICES
+            .iter()
+            .map(|s| crate::plan::services::service_name("us-east-1", s))
+            .collect();
+        self.describe_endpoint_services(&names).await
+    }
+
     async fn create_endpoint(&self, ep: NewEndpoint<'_>) -> Result<(String, String), AwsError> {
         let id = self.new_id("vpce");
         let mut w = self.world();

@@ -30,6 +30,15 @@ impl vpc::Api for FakeCloud {
             .collect())
     }
 
+    async fn describe_plan_vpcs_with_cidr(&self, cidr: &str) -> Result<Vec<ObservedVpc>, AwsError> {
+        let w = self.world();
+        Ok(w.vpcs
+            .iter()
+            .filter(|v| v.cidr == cidr && v.tags.contains_key(TAG_PLAN))
+            .cloned()
+            .collect())
+    }
+
     async fn describe_vpc_by_id(&self, id: &str) -> Result<Option<ObservedVpc>, AwsError> {
         Ok(self.world().vpcs.iter().find(|v| v.id == id).cloned())
     }

@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::{is_aws_id, Ctx};
 use crate::model::{Direction, Protocol};
 use crate::plan::file::{RawGatewayEndpoint, RawInterfaceEndpoints, RawPlan, S};
-use crate::plan::services::{service_name, GATEWAY_SERVICES, INTERFACE_SERVICES};
+use crate::plan::services::{
+    nearest, parse_service, service_name, GATEWAY_SERVICES, INTERFACE_SERVICES,
+};
 use crate::plan::{GatewayEndpointSpec, InterfaceEndpointSpec, Ref, SecurityGroupSpec, SubnetSpec};
 
 /// `[gateway_endpoints.<service>]`: on the plan's route table.
@@ -223,21 +225,29 @@ fn services(ctx: &mut Ctx, ie: &RawInterfaceEndpoints) -> Vec<String> {
     for (i, s) in ie.services.get_ref().iter().enumerate() {
         let f = format!("interface_endpoints.services[{i}]");
         let v = s.get_ref();
-        if !INTERFACE_SERVICES.contains(&v.as_str()) {
-            let hint = INTERFACE_SERVICES
-                .iter()
-                .find(|k| v.contains(*k) || k.contains(v.as_str()))
-                .map(|k| format!(" (did you mean {k:?}?)"))
-                .unwrap_or_default();
-            ctx.err(
-                s.span(),
-                f,
-                format!("unknown interface endpoint service {v:?}{hint}; short names look like sagemaker.api, sagemaker.runtime, studio, sts, logs, ecr.dkr"),
-            );
-        } else if !seen.insert(v.clone()) {
-            ctx.err(s.span(), f, format!("service {v:?} listed twice"));
+        let short = match parse_service(&ctx.region, v) {
+            Ok((short, _)) => short,
+            Err(m) => {
+                ctx.err(s.span(), f, m);
+                continue;
+            }
+        };
+        // A short name one or two letters off a known one is a typo; a name unlike
+        // all of them is checked against the region's services at plan time.
+        if !INTERFACE_SERVICES.contains(&short.as_str()) && short == *v {
+            if let Some(k) = nearest(&short, INTERFACE_SERVICES.iter().copied()) {
+                ctx.err(
+                    s.span(),
+                    f,
+                    format!("unknown interface endpoint service {v:?} (did you mean {k:?}?); a service sagevpc does not know of can be given by its full name, com.amazonaws.{}.{v}", ctx.region),
+                );
+                continue;
+            }
+        }
+        if !seen.insert(short.clone()) {
+            ctx.err(s.span(), f, format!("service {short:?} listed twice"));
         } else {
-            services.push(v.clone());
+            services.push(short);
         }
     }
     if seen.contains("studio") && !seen.contains("sagemaker.api") {

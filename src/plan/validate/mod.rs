@@ -18,6 +18,9 @@ struct Ctx<'a> {
     given: &'a BTreeMap<String, String>,
     /// Files the plan named, as read, by the path it names them with.
     read: BTreeMap<String, String>,
+    /// The plan's region once checked; empty while unknown or invalid (then the checks
+    /// that depend on it, like AZ names, stay quiet: one typo, one error).
+    region: String,
 }
 
 impl Ctx<'_> {
@@ -68,6 +71,7 @@ pub fn validate_with_files(
     let mut ctx = Ctx {
         given,
         read: BTreeMap::new(),
+        region: String::new(),
         file: path.to_path_buf(),
         text,
         diags: Vec::new(),

@@ -123,11 +123,13 @@ fn check_subnet(
     vpc_cidr: Option<Ipv4Net>,
 ) -> Option<SubnetSpec> {
     let az = sub.availability_zone.get_ref();
-    let az_ok = az.len() > region.len()
-        && az.starts_with(region)
-        && az[region.len()..]
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    // With an invalid region, its own error says it all.
+    let az_ok = ctx.region.is_empty()
+        || (az.len() > region.len()
+            && az.starts_with(region)
+            && az[region.len()..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
     if !az_ok {
         ctx.err(
             sub.availability_zone.span(),

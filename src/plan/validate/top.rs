@@ -18,12 +18,24 @@ pub(super) fn check(ctx: &mut Ctx, raw: &RawPlan) -> (String, String, BTreeMap<S
         );
     }
     let region = raw.region.get_ref().clone();
-    if !is_region(&region) {
+    let known = crate::plan::services::REGIONS;
+    let typo = (!known.contains(&region.as_str()))
+        .then(|| crate::plan::services::nearest(&region, known.iter().copied()))
+        .flatten();
+    if !is_region(&region) || typo.is_some() {
+        let hint = typo
+            .or_else(|| {
+                crate::plan::services::nearest(&region.to_lowercase(), known.iter().copied())
+            })
+            .map(|k| format!("; did you mean {k:?}?"))
+            .unwrap_or_else(|| " (e.g. us-east-1)".into());
         ctx.err(
             raw.region.span(),
             "region",
-            format!("{region:?} is not an AWS region name (e.g. us-east-1)"),
+            format!("{region:?} is not an AWS region name{hint}"),
         );
+    } else {
+        ctx.region = region.clone();
     }
 
     let mut tags = BTreeMap::new();
