@@ -91,3 +91,145 @@ async fn a_service_the_region_does_not_offer_is_refused_at_plan_time_with_the_ne
         "{err}"
     );
 }
+
+/// Reads a child's stdout on a thread, so that the test can wait for a line.
+fn reader(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Wait until the child starts creating a resource whose address starts with `what`.
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let hit = l.starts_with(what) && l.contains(": Creating...");
+            seen.push(l);
+            if hit {
+                return seen;
+            }
+        }
+    }
+    panic!("no line with {what:?} in:\n{}", seen.join("\n"));
+}
+
+fn lock_left(c: &aws_sdk_ec2::Client, plan: &str) -> bool {
+    let lock = format!("sagevpc-lock-{plan}");
+    let rt = tokio::runtime::Handle::current();
+    let keys = tokio::task::block_in_place(|| {
+        rt.block_on(
+            c.describe_key_pairs()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("key-name")
+                        .values(&lock)
+                        .build(),
+                )
+                .send(),
+        )
+    })
+    .expect("DescribeKeyPairs");
+    !keys.key_pairs().is_empty()
+}
+
+/// A slow apply: endpoints one every 4 s (a bucket of 1, refilled 0.25 a second).
+const SLOW: [&str; 2] = ["--rate", "CreateVpcEndpoint=1/0.25"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_finishes_the_calls_in_flight_releases_the_lock_and_says_what_is_left() {
+    let c = ec2().await;
+    let name = unique_name("intr");
+    let (mut dir, plan) = PlanDir::studio(&name);
+    let p = plan.to_string_lossy().to_string();
+    let mut child = command(&[SLOW[0], SLOW[1], "apply", &p, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = reader(&mut child);
+    wait_for(&rx, "interface_endpoint.");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t0 = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stdout: Vec<String> = rx.try_iter().collect();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{stderr}\n{}",
+        stdout.join("\n")
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "stopped promptly"
+    );
+    assert!(stderr.contains("Interrupt received"), "{stderr}");
+    assert!(
+        stderr.contains("the apply lock released; not done: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("interface_endpoint."),
+        "what is left is named: {stderr}"
+    );
+    assert!(!lock_left(&c, &name), "the lock was released");
+    // The next apply finishes the job at once (no lock to wait for).
+    let (out, _) = run_expect(0, &["apply", &p, "--auto-approve"]);
+    assert!(!out.contains("Waiting for another run"), "{out}");
+    let (out, _) = run_expect(0, &["plan", &p, "--detailed-exitcode"]);
+    assert!(out.contains("No changes."), "{out}");
+    drop(dir.path());
+    run_expect(0, &["destroy", &p, "--auto-approve"]);
+    dir.keep();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_left_by_a_dead_run_on_this_machine_is_taken_over_at_once() {
+    let c = ec2().await;
+    let name = unique_name("dead");
+    let (mut dir, plan) = PlanDir::studio(&name);
+    let p = plan.to_string_lossy().to_string();
+    // A long lease: without the takeover, the next run would wait two minutes.
+    let mut child = command(&[
+        SLOW[0],
+        SLOW[1],
+        "apply",
+        &p,
+        "--auto-approve",
+        "--lock-ttl",
+        "120",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let rx = reader(&mut child);
+    wait_for(&rx, "interface_endpoint.");
+    child.kill().unwrap(); // SIGKILL: no chance to release anything
+    child.wait().unwrap();
+    assert!(lock_left(&c, &name), "the killed run left its lock");
+    let t0 = std::time::Instant::now();
+    let (out, err) = run_expect(0, &["apply", &p, "--auto-approve", "--lock-ttl", "120"]);
+    assert!(
+        err.contains("Taking over the apply lock of a run that is no longer running"),
+        "{err}\n{out}"
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        t0.elapsed()
+    );
+    let (out, _) = run_expect(0, &["plan", &p, "--detailed-exitcode"]);
+    assert!(out.contains("No changes."), "{out}");
+    run_expect(0, &["destroy", &p, "--auto-approve"]);
+    dir.keep();
+}

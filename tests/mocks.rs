@@ -401,7 +401,7 @@ async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
         "m",
         Duration::from_secs(60),
         Duration::from_secs(5),
-        |_| {},
+        |_, _| {},
     )
     .await
     .expect("create answered");
@@ -423,7 +423,7 @@ async fn a_lock_whose_key_pair_was_replaced_is_not_confirmed() {
         "m",
         Duration::from_secs(60),
         Duration::from_secs(5),
-        |_| {},
+        |_, _| {},
     )
     .await
     .expect("create answered");

@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::interrupt::{Interrupt, INTERRUPTED};
 use super::read::{changes, read_and_diff};
 use super::{load, Session};
 use crate::aws::{Aws, AwsError};
@@ -50,7 +51,17 @@ pub(super) async fn apply_cmd(
     if !args.auto_approve {
         confirm(destroy)?;
     }
-    let (lock, now) = take_lock(s, &aws, &plan, args).await?;
+    // From here a Ctrl-C stops the run at a safe point (after the prompt: a blocking
+    // read would not see it).
+    let stop = Interrupt::listen();
+    println!("\nAcquiring apply lock {}...", lock_name(&plan.name));
+    let (lock, now) = tokio::select! {
+        taken = take_lock(s, &aws, &plan, args) => taken?,
+        _ = stop.wait() => {
+            eprintln!("Interrupted while waiting for the apply lock. Nothing was changed.");
+            return Ok(INTERRUPTED);
+        }
+    };
     let recheck = Recheck {
         plan: &plan,
         approved: &obs,
@@ -64,10 +75,39 @@ pub(super) async fn apply_cmd(
             return other.map(|_| 0);
         }
     };
-    let report = run_changes(s, &aws, &cs, args).await;
+    if stop.requested() {
+        lock.release().await;
+        eprintln!("Interrupted before the first change. Nothing was changed.");
+        return Ok(INTERRUPTED);
+    }
+    let report = run_changes(s, &aws, &cs, args, &stop).await;
     lock.release().await;
+    if stop.requested() && report.stopped {
+        return Ok(interrupted(&cs, &report, destroy));
+    }
     summarize(&cs, &report, destroy)?;
     verify(s, &aws, &plan, destroy).await
+}
+
+/// What an interrupted run did and did not do.
+fn interrupted(cs: &Changeset, report: &ExecReport, destroy: bool) -> u8 {
+    let mut not_done: Vec<String> = Vec::new();
+    for &i in &report.not_started {
+        for a in cs.nodes[i].addresses() {
+            let a = a.to_string();
+            if !not_done.contains(&a) {
+                not_done.push(a);
+            }
+        }
+    }
+    eprintln!(
+        "Interrupted: {} of {} resources done, the apply lock released; not done: {}.\nRun {} again to finish: it does only what is still missing.",
+        report.resources_done,
+        report.resources_total,
+        if not_done.is_empty() { "none".into() } else { not_done.join(", ") },
+        if destroy { "destroy" } else { "apply" },
+    );
+    INTERRUPTED
 }
 
 /// Apply verifies its own result: it reads back what it changed, and what AWS did not
@@ -172,19 +212,23 @@ async fn take_lock(
     args: &ApplyArgs,
 ) -> Result<(PlanLock, Result<Observed, AwsError>), String> {
     let t0 = Instant::now();
-    let mut waited = false;
     loop {
         let lock = PlanLock::acquire(
             aws,
             &plan.name,
             Duration::from_secs(args.lock_ttl),
             Duration::from_secs(args.lock_timeout),
-            |holder| {
-                if !std::mem::replace(&mut waited, true) {
+            |holder, waited| {
+                if waited < Duration::from_secs(1) {
                     println!(
-                        "\nWaiting for another run of plan {:?} to finish (lock {}, held by {holder})...",
+                        "Waiting for another run of plan {:?} to finish (lock {}, held by {holder})...",
                         plan.name,
                         lock_name(&plan.name)
+                    )
+                } else {
+                    println!(
+                        "Still waiting for the apply lock (held by {holder}) [{}s elapsed]",
+                        waited.as_secs()
                     )
                 }
             },
@@ -264,6 +308,7 @@ async fn run_changes(
     aws: &Aws,
     cs: &Changeset,
     args: &ApplyArgs,
+    stop: &Interrupt,
 ) -> ExecReport {
     println!();
     if s.cli.stats {
@@ -284,6 +329,7 @@ async fn run_changes(
         parallelism: args.parallelism as usize,
         endpoint_timeout: Duration::from_secs(args.endpoint_timeout),
         costs: Some(expected_costs(cs, &aws.pacer)),
+        stop: Some(stop.receiver()),
         ..ExecOptions::default()
     };
     let backend = Arc::new(CloudBackend::new(

@@ -2,6 +2,7 @@
 //! (0 success / no changes, 1 error, 2 changes present with --detailed-exitcode).
 
 mod apply;
+mod interrupt;
 mod plan;
 mod read;
 mod region;

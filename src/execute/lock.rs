@@ -32,6 +32,47 @@ use crate::observe::Tags;
 
 pub const TAG_EXPIRES: &str = "sagevpc:lock-expires";
 pub const TAG_OWNER: &str = "sagevpc:lock-owner";
+/// The holder's machine (host name and boot), to know whether its process can be seen.
+pub const TAG_HOST: &str = "sagevpc:lock-host";
+/// The holder's process: pid and start time (a pid alone can be reused).
+pub const TAG_PROCESS: &str = "sagevpc:lock-process";
+
+/// This machine, as long as it runs: its host name and, where the kernel says, its
+/// boot (process start times count from it).
+fn this_host() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    format!("{}/{}", name.trim(), boot.trim())
+}
+
+/// `pid:start` of a live process, where the kernel says (`/proc/<pid>/stat`, field 22);
+/// `None` when there is no such process.
+fn process(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let start = after.split_whitespace().nth(19)?;
+    Some(format!("{pid}:{start}"))
+}
+
+/// Whether the lock's holder is a process of this machine that no longer runs: its
+/// lock can be taken over at once instead of waiting for the lease to expire. Never
+/// true for another machine's holder, or where processes cannot be seen.
+fn holder_is_gone(tags: &Tags) -> bool {
+    let (Some(host), Some(proc_)) = (tags.get(TAG_HOST), tags.get(TAG_PROCESS)) else {
+        return false;
+    };
+    let here = this_host();
+    if host != &here || here.ends_with('/') || !std::path::Path::new("/proc/self/stat").exists() {
+        return false;
+    }
+    let Some(pid) = proc_.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    process(pid).as_deref() != Some(proc_.as_str())
+}
 
 /// How long after a successful create the key pair is read back to confirm it is ours.
 /// It must exceed an emulator's window between its duplicate check and its insert of a
@@ -98,14 +139,14 @@ fn fence_until(sent: Instant, ttl: Duration) -> std::time::Instant {
 
 impl PlanLock {
     /// Take the lock of `plan`, waiting up to `wait` for a live holder. `on_wait` is
-    /// called once when the run starts waiting. The caller must [`confirm`](Self::confirm)
+    /// called when the run starts waiting, then every 10 s, with the time waited. The caller must [`confirm`](Self::confirm)
     /// the lock before it writes.
     pub async fn acquire(
         ec2: &Aws,
         plan: &str,
         ttl: Duration,
         wait: Duration,
-        on_wait: impl FnOnce(&str),
+        mut on_wait: impl FnMut(&str, Duration),
     ) -> Result<PlanLock, LockError> {
         let name = lock_name(plan);
         let owner = format!(
@@ -113,12 +154,17 @@ impl PlanLock {
             std::process::id(),
             std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into())
         );
-        let deadline = Instant::now() + wait;
-        let mut on_wait = Some(on_wait);
+        let started = Instant::now();
+        let deadline = started + wait;
+        let mut said: Option<Instant> = None;
         loop {
             let mut tags = expiry_tags(ttl);
             tags.insert(crate::model::TAG_PLAN.into(), plan.into());
             tags.insert(TAG_OWNER.into(), owner.clone());
+            tags.insert(TAG_HOST.into(), this_host());
+            if let Some(p) = process(std::process::id()) {
+                tags.insert(TAG_PROCESS.into(), p);
+            }
             let sent = Instant::now();
             if let Some(id) = ec2
                 .create_lock_key(&name, &tags)
@@ -153,7 +199,13 @@ impl PlanLock {
                     expires,
                 });
             }
-            if expires < now() {
+            let gone = holder_is_gone(&tags);
+            if expires < now() || gone {
+                if gone {
+                    eprintln!(
+                        "Taking over the apply lock of a run that is no longer running ({holder})."
+                    );
+                }
                 tracing::warn!(lock = %name, holder = %holder, "taking over an expired apply lock (its holder stopped)");
                 ec2.delete_lock_key(&id, &name)
                     .await
@@ -162,8 +214,9 @@ impl PlanLock {
                 tokio::time::sleep(Duration::from_millis(100) + jitter).await;
                 continue;
             }
-            if let Some(f) = on_wait.take() {
-                f(&holder);
+            if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                on_wait(&holder, started.elapsed());
+                said = Some(Instant::now());
             }
             let jitter = Duration::from_millis(rand::random::<u64>() % 300);
             tokio::time::sleep(Duration::from_millis(700) + jitter).await;
@@ -241,5 +294,42 @@ async fn heartbeat(ec2: Aws, id: String, name: String, ttl: Duration) {
             Ok(()) => ec2.fence.hold_until(fence_until(sent, ttl)),
             Err(e) => tracing::warn!(error = %e, "renewing the apply lock failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(host: String, process: Option<String>) -> Tags {
+        let mut t = Tags::new();
+        t.insert(TAG_HOST.into(), host);
+        if let Some(p) = process {
+            t.insert(TAG_PROCESS.into(), p);
+        }
+        t
+    }
+
+    #[test]
+    fn a_holder_that_no_longer_runs_here_is_gone_and_no_other_is() {
+        let me = process(std::process::id()).expect("this process is seen");
+        assert!(
+            !holder_is_gone(&holder(this_host(), Some(me.clone()))),
+            "alive"
+        );
+        // A pid that runs, but started at another time: the pid was reused.
+        let reused = format!("{}:1", std::process::id());
+        assert!(holder_is_gone(&holder(this_host(), Some(reused))));
+        // No such process (pids stay below 2^22 on Linux).
+        assert!(holder_is_gone(&holder(
+            this_host(),
+            Some("4194305:1".into())
+        )));
+        // Another machine's holder, or one without the tags, is never judged.
+        assert!(!holder_is_gone(&holder(
+            "elsewhere/boot".into(),
+            Some("4194305:1".into())
+        )));
+        assert!(!holder_is_gone(&holder(this_host(), None)));
     }
 }

@@ -263,7 +263,7 @@ impl<'a> Schedule<'a> {
     }
 
     /// Start node `i`, announcing the resources it starts.
-    fn start(&mut self, i: usize, progress: &Progress) -> (usize, Instant, Action) {
+    fn start(&mut self, i: usize, progress: &Progress) {
         self.started[i] = true;
         let node = &self.cs.nodes[i];
         for a in node.addresses() {
@@ -272,11 +272,26 @@ impl<'a> Schedule<'a> {
                 progress.started(a, self.action_of(a, &node.op));
             }
         }
-        (
-            i,
-            self.started_at[&node.address],
-            self.action_of(&node.address, &node.op),
-        )
+    }
+
+    /// `Still creating... [20s elapsed]` for every resource started and not finished
+    /// that has run for at least `interval` (whatever its calls are doing: waiting for
+    /// a token, for AWS, between two calls).
+    fn still_running(&self, interval: Duration, progress: &Progress) {
+        for (addr, t0) in &self.started_at {
+            let elapsed = t0.elapsed();
+            if self.nodes_left.get(addr).is_some_and(|&n| n > 0) && elapsed >= interval {
+                let op = self
+                    .cs
+                    .nodes
+                    .iter()
+                    .find(|n| n.addresses().any(|a| a == *addr))
+                    .map(|n| &n.op);
+                if let Some(op) = op {
+                    progress.still(addr, self.action_of(addr, op), elapsed);
+                }
+            }
+        }
     }
 
     fn finished(&mut self, (i, took, result): Joined, progress: &Progress) {
@@ -374,6 +389,10 @@ pub async fn execute<B: Backend>(
     let sem = Arc::new(Semaphore::new(opts.parallelism.max(1)));
     let mut set: JoinSet<Joined> = JoinSet::new();
     let mut stop = opts.stop.clone();
+    let mut tick = tokio::time::interval_at(
+        Instant::now() + opts.progress_interval,
+        opts.progress_interval,
+    );
     loop {
         let may_start = s.report.errors.is_empty()
             && !stop.as_ref().is_some_and(|r| *r.borrow())
@@ -390,31 +409,32 @@ pub async fn execute<B: Backend>(
             if let Ok(permit) = sem.clone().try_acquire_owned() {
                 match s.pick(|op| backend.claim(op)) {
                     Ok(i) => {
-                        let started = s.start(i, progress);
-                        spawn_node(
-                            &mut set,
-                            cs,
-                            &s.report.ids,
-                            started,
-                            permit,
-                            (&backend, progress, opts),
-                        );
+                        s.start(i, progress);
+                        spawn_node(&mut set, cs, &s.report.ids, i, permit, &backend);
                         continue;
                     }
                     Err(d) => token_wait = Some(d.min(Duration::from_secs(60))),
                 }
             }
         }
-        // Nothing can start now: wait for a node to end, a slot, a token, or a stop.
+        // Nothing can start now: wait for a node to end, a slot, a token, a stop, or
+        // the time to say what is still running.
         tokio::select! {
             joined = set.join_next(), if !set.is_empty() => {
                 s.finished(joined.expect("a task").expect("executor task panicked"), progress);
             }
+            _ = tick.tick() => s.still_running(opts.progress_interval, progress),
             _ = tokio::time::sleep(token_wait.unwrap_or_default()), if token_wait.is_some() => {}
             _ = sem.clone().acquire_owned(), if may_start && token_wait.is_none() => {}
             changed = async { stop.as_mut().expect("watched").changed().await }, if stop.is_some() => {
                 if changed.is_err() {
                     stop = None; // nobody can ask any more
+                } else if *stop.as_ref().expect("watched").borrow() && !set.is_empty() {
+                    progress.line(&format!(
+                        "Interrupt received: finishing {} call{} in flight, starting nothing new (Ctrl-C again stops at once)...",
+                        set.len(),
+                        if set.len() == 1 { "" } else { "s" }
+                    ));
                 }
             }
         }
@@ -422,31 +442,22 @@ pub async fn execute<B: Backend>(
     s.into_report()
 }
 
-/// Run node `i` in its own task, printing `Still ...` lines while it runs.
+/// Run node `i` in its own task.
 fn spawn_node<B: Backend>(
     set: &mut JoinSet<Joined>,
     cs: &Changeset,
     ids: &[Option<String>],
-    (i, t0, action): (usize, Instant, Action),
+    i: usize,
     permit: tokio::sync::OwnedSemaphorePermit,
-    (backend, progress, opts): (&Arc<B>, &Progress, &ExecOptions),
+    backend: &Arc<B>,
 ) {
     let node = &cs.nodes[i];
     let op = node.op.resolved(ids);
-    let addr = node.address.clone();
-    let (backend, progress) = (backend.clone(), progress.clone());
-    let interval = opts.progress_interval;
+    let label = node.address.to_string();
+    let backend = backend.clone();
     set.spawn(async move {
         let began = Instant::now();
-        let fut = backend.perform(op, addr.to_string(), Slot(Some(permit)));
-        tokio::pin!(fut);
-        let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
-        let r = loop {
-            tokio::select! {
-                r = &mut fut => break r,
-                _ = tick.tick() => progress.still(&addr, action, t0.elapsed()),
-            }
-        };
+        let r = backend.perform(op, label, Slot(Some(permit))).await;
         (i, began.elapsed(), r)
     });
 }

@@ -208,13 +208,11 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     run_env(args, &[])
 }
 
-/// `run` with extra environment variables.
-pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    ensure_localstack();
-    let out = Command::new(env!("CARGO_BIN_EXE_sagevpc"))
-        .args(args)
+/// The `sagevpc` binary set up for LocalStack, not started.
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sagevpc"));
+    c.args(args)
         .env_remove("AWS_ENDPOINT_URL_SAGEMAKER")
-        .envs(envs.iter().copied())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_ENDPOINT_URL", ENDPOINT)
@@ -228,7 +226,15 @@ pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
             "/nonexistent/sagevpc-it/credentials",
         )
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    c
+}
+
+/// `run` with extra environment variables.
+pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    ensure_localstack();
+    let out = command(args)
+        .envs(envs.iter().copied())
         .output()
         .expect("run the sagevpc binary");
     (
