@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""sagevpc performance benchmark (stdlib only). Run with `make bench`.
+"""sagevpc latency benchmark and the CloudFormation comparison (stdlib only).
 
-What it does (see bench/RESULTS.md for the latest numbers):
+`make bench` runs bench/bench.py, which imports this module for the CloudFormation
+comparison (`Instances`, `cfn_comparison`) and for its helpers (SigV4 query calls,
+`run_measured` with the peak RSS of one process, `parse_stats`); it runs this file's own
+latency suite only with BENCH_LATENCY_SUITE=1. Standalone, `python3 bench/run.py`:
 
-  1. starts LocalStack if it is not healthy (./localstack/up.sh) and builds the debug
-     binary (`cargo build`);
-  2. starts tests/faultproxy/faultproxy.py in front of LocalStack with a fixed per-call
-     latency (BENCH_LATENCY_MS, default 50);
+  1. builds the debug binary (`cargo build --locked`) unless BENCH_BIN names a binary,
+     and measures a private copy of it;
+  2. starts tests/faultproxy/faultproxy.py in front of a private LocalStack with a fixed
+     per-call latency (BENCH_LATENCY_MS, default 50);
   3. for the standard plan (plans/studio-vpc.toml, copied under a unique name) and a
      generated large plan (bench/gen_large_plan.py), BENCH_REPS times (default 3):
      cold `apply`, no-op `plan`, `destroy`, each through the proxy with `--stats`;
@@ -15,19 +18,27 @@ What it does (see bench/RESULTS.md for the latest numbers):
   5. without injected latency: a whole `sagevpc apply` of the standard plan versus
      LocalStack's CloudFormation deploying bench/studio-vpc.cfn.yaml (the same
      resources) until CREATE_COMPLETE; the stack is deleted afterwards;
-  6. writes bench/results.json and bench/RESULTS.md.
+  6. writes results.json and RESULTS.md into BENCH_LATENCY_OUT (bench/.work/latency;
+     bench/RESULTS.md is bench/bench.py's).
+
+This suite predates sagevpc's request pacing: its bound is `calls_on_path * latency +
+waits_on_path * 0.25 s` and leaves out EC2's request buckets, which sagevpc now paces by
+(the standard plan's 6 endpoints alone take 6.7 s at the default CreateVpcEndpoint
+bucket). bench/bench.py measures against the bucket bound.
 
 Per run it records the API calls (total, mutating, by operation) from sagevpc's `--stats`
 lines (cross-checked with the proxy's counters), the wall time measured around the whole
-process, the critical-path bound `calls_on_path * latency + waits_on_path * 0.25 s` (from
-the `stats: changeset ... critical path` line), wall/bound, and the peak RSS of the
-sagevpc process (os.wait4's rusage of that one child, i.e. getrusage for exactly it).
+process, the critical-path bound (from the `stats: changeset ... critical path` line),
+wall/bound, and the peak RSS of the sagevpc process (GNU time's %M, else os.wait4).
 
 Everything created in LocalStack is removed: each apply is followed by its destroy, and
 on any failure the runner destroys what it applied and deletes the CloudFormation stack.
 
-Environment: BENCH_LATENCY_MS (50), BENCH_REPS (3), BENCH_DIAGNOSTICS (1; 0 skips step 4),
-BENCH_CFN (1; 0 skips step 5), LOCALSTACK_URL (http://127.0.0.1:4566).
+Environment: BENCH_BIN (build), BENCH_LATENCY_MS (50), BENCH_REPS (3), BENCH_DIAGNOSTICS
+(1; 0 skips step 4), BENCH_CFN (1; 0 skips step 5), BENCH_LOCALSTACK (private | shared),
+BENCH_LOCALSTACK_PORT (4599), BENCH_LATENCY_OUT, LOCALSTACK_URL (http://127.0.0.1:4566,
+the shared instance: only probed read-only unless BENCH_PROBE_SHARED=0, or used with
+BENCH_LOCALSTACK=shared).
 """
 
 import datetime
@@ -50,7 +61,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work")
-BIN = os.path.join(ROOT, "target", "debug", "sagevpc")
+BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "debug", "sagevpc")
+GIVEN_BIN = bool(os.environ.get("BENCH_BIN"))  # a ready binary: no cargo build
+OUT_DIR = os.environ.get("BENCH_LATENCY_OUT") or os.path.join(WORK, "latency")
 PROXY = os.path.join(ROOT, "tests", "faultproxy", "faultproxy.py")
 STD_PLAN = os.path.join(ROOT, "plans", "studio-vpc.toml")
 POLICIES = os.path.join(ROOT, "plans", "policies")
@@ -66,6 +79,7 @@ SLOW_LATENCY_MS = float(os.environ.get("BENCH_SLOW_LATENCY_MS", "300"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 DIAGNOSTICS = os.environ.get("BENCH_DIAGNOSTICS", "1") != "0"
 DO_CFN = os.environ.get("BENCH_CFN", "1") != "0"
+PROBE_SHARED = os.environ.get("BENCH_PROBE_SHARED", "1") != "0"  # read-only probe of the shared instance
 FIRST_POLL_S = 0.25  # src/execute/waiter.rs: first poll after initial_delay / 4
 REGION = "us-east-1"
 ACCESS_KEY, SECRET_KEY = "test", "test"
@@ -259,26 +273,37 @@ BUILD = {}
 
 
 def build(run_dir):
-    """`cargo build`, then measure a private copy of the binary: target/debug is shared with
-    whoever else builds in this checkout, and must not change under a running bench."""
+    """`cargo build --locked` (unless BENCH_BIN names a ready binary), then measure a private
+    copy of the binary: target/debug is shared with whoever else builds in this checkout,
+    and must not change under a running bench. BENCH_BIN_COMMIT says which commit a given
+    binary was built from (default: unknown, HEAD is recorded next to it)."""
     global BIN
-    log("building the debug binary (cargo build)")
     t0 = time.monotonic()
     commit, dirty = git_info()
-    r = subprocess.run(["cargo", "build"], cwd=ROOT, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr[-4000:])
-        raise SystemExit("cargo build failed")
+    if GIVEN_BIN:
+        log(f"using the given binary BENCH_BIN={BIN} (no build)")
+        commit = os.environ.get("BENCH_BIN_COMMIT") or f"unknown (HEAD {commit})"
+        dirty = False
+    else:
+        log("building the debug binary (cargo build --locked)")
+        r = subprocess.run([os.environ.get("CARGO") or "cargo", "build", "--locked"], cwd=ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.stderr.write(r.stderr[-4000:])
+            raise SystemExit("cargo build failed")
     copy = os.path.join(run_dir, "sagevpc")
     shutil.copy2(BIN, copy)
+    source = BIN
     BIN = copy
     h = hashlib.sha256()
     with open(copy, "rb") as f:  # in chunks: this process must stay small (see run_measured)
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     digest = h.hexdigest()
-    BUILD.update(git_commit=commit, git_dirty=dirty, binary_sha256=digest[:16])
-    log(f"build done in {time.monotonic() - t0:.1f}s; measuring {os.path.relpath(copy, ROOT)} (sha256 {digest[:16]}, commit {commit}{'+dirty' if dirty else ''})")
+    BUILD.update(git_commit=commit, git_dirty=dirty, binary_sha256=digest[:16], binary_source=source,
+                 built=not GIVEN_BIN)
+    log(f"{'build done' if not GIVEN_BIN else 'copied'} in {time.monotonic() - t0:.1f}s; measuring {os.path.relpath(copy, ROOT)} "
+        f"(sha256 {digest[:16]}, commit {commit}{'+dirty' if dirty else ''})")
+    return copy
 
 
 class Proxy:
@@ -763,7 +788,7 @@ def write_report(res, path):
     m = res["meta"]
     w("# sagevpc benchmark results")
     w("")
-    w(f"Generated by `make bench` (`bench/run.py`) on {m['date']}; sagevpc built at commit `{m['git_commit']}`"
+    w(f"Generated by `python3 bench/run.py` (the latency suite; `make bench` runs it with BENCH_LATENCY_SUITE=1) on {m['date']}; sagevpc built at commit `{m['git_commit']}`"
       f"{' with uncommitted changes in src/' if m['git_dirty'] else ''} (binary sha256 `{m.get('binary_sha256')}`…, copied before measuring).")
     where = ("a private instance (`BENCH_LOCALSTACK=private`, the default), started afresh for every repetition and warmed up "
              "with one unrecorded apply/destroy of the standard plan, because LocalStack keeps every deleted VPC endpoint and "
@@ -1067,11 +1092,135 @@ def machine():
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
 
 
+class Instances:
+    """Start each repetition from the same LocalStack state: in private mode a new instance
+    on `port` (the same port each time, so a proxy in front keeps working), then an
+    unrecorded warm-up (LocalStack loads code paths lazily on first use): a sagevpc
+    apply/destroy of the standard plan (`warmup_args` added, e.g. `--rate` to lift the
+    pacing) and, with cfn_warmup, a stack deploy/delete. Sets this module's LOCALSTACK."""
+
+    def __init__(self, bench, run_dir, run_id, template, mode=None, port=None, warmup_args=()):
+        self.bench, self.run_dir, self.run_id, self.template = bench, run_dir, run_id, template
+        self.mode = mode or MODE
+        self.port = port or PRIVATE_PORT
+        self.warmup_args = list(warmup_args)
+        self.private = None
+        self.n = 0
+        self.baselines = []
+
+    def fresh(self, cfn_warmup=False):
+        global LOCALSTACK
+        self.n += 1
+        bench = self.bench
+        if self.mode == "shared":
+            LOCALSTACK = SHARED_LOCALSTACK
+            if self.n > 1:
+                return
+        else:
+            if self.private:
+                if bench.applied or bench.stacks:
+                    log("discarding the private LocalStack with leftovers of a failed run")
+                bench.applied.clear()
+                bench.stacks.clear()
+                self.private.stop()
+                self.private = None
+            self.private = PrivateLocalStack(self.port, self.run_dir)
+            LOCALSTACK = self.private.url
+        b = localstack_baseline()
+        self.baselines.append(b)
+        wplan = make_standard_plan(f"bench-{self.run_id}-warmup-{self.n}", os.path.join(self.run_dir, f"warmup-{self.n}"))
+        for cmd in ("apply", "destroy"):
+            r = bench.sagevpc(cmd, wplan, LOCALSTACK, os.path.join(self.run_dir, f"warmup-{self.n}-{cmd}"), self.warmup_args)
+            if r["rc"] != 0:
+                raise SystemExit(f"warm-up {cmd} failed; see {r['log']}.stderr")
+        if cfn_warmup:
+            stack = f"sagevpc-bench-{self.run_id}-warmup-{self.n}"
+            bench.stacks.add(stack)
+            cfn_deploy(stack, self.template)
+            cfn_delete(stack)
+            bench.stacks.discard(stack)
+
+    def stop(self):
+        if self.private:
+            self.private.stop()
+            self.private = None
+            log("private LocalStack stopped")
+
+
+def cfn_comparison(bench, inst, template, run_id, run_dir, reps, variants=(("default", ()),)):
+    """A whole `sagevpc apply` of the standard plan (direct to LocalStack, no proxy) against
+    LocalStack's CloudFormation deploying `template`, each repetition on a fresh instance
+    (inst.fresh) with the order alternated. `variants`: (label, extra sagevpc args) pairs,
+    each measured in every repetition; the first one gives the top-level keys (and `ratio`).
+    Returns the result dict (runs in res["runs"]) and deletes every stack it made."""
+    st, body, _ = cfn({"Action": "ValidateTemplate", "TemplateBody": template})  # also warms LocalStack's CFN
+    if st != 200:
+        raise SystemExit(f"ValidateTemplate failed: {body[:500]}")
+    runs = []
+    by = {label: {"apply": [], "destroy": [], "calls": []} for label, _ in variants}
+    cf_runs, cfe_runs, cfd_runs, checks = [], [], [], []
+    for rep in range(1, reps + 1):
+        inst.fresh(cfn_warmup=True)
+        stack = f"sagevpc-bench-{run_id}-{rep}".replace("_", "-")
+
+        def do_sagevpc():
+            for i, (label, extra) in enumerate(variants):
+                plan = make_standard_plan(f"bench-{run_id}-cfn-{rep}-{i}", os.path.join(run_dir, f"cfn-{rep}-{i}"))
+                r = bench.measure(f"standard-direct-{label}", rep, "cold_apply", "apply", plan, None, 0.0, extra)
+                runs.append(r)
+                if not r["ok"]:
+                    raise SystemExit(f"sagevpc apply (direct, {label}) failed")
+                by[label]["apply"].append(r["wall_s"])
+                by[label]["calls"].append(r["calls_total"])
+                rd = bench.measure(f"standard-direct-{label}", rep, "destroy", "destroy", plan, None, 0.0, extra)
+                runs.append(rd)
+                by[label]["destroy"].append(rd["wall_s"])
+
+        def do_cfn():
+            bench.stacks.add(stack)
+            r = cfn_deploy(stack, template)
+            checks.append(dict(cfn_check_resources(stack), unsupported_fallbacks=r["unsupported_fallbacks"]))
+            cfd_runs.append(cfn_delete(stack))
+            bench.stacks.discard(stack)
+            cf_runs.append(r["wall_s"])
+            cfe_runs.append(r["engine_s"])
+            log(f"cfn      rep {rep} deploy={r['wall_s']:.2f}s engine={fmt(r['engine_s'])}s delete={cfd_runs[-1]:.2f}s")
+
+        # Alternate the order so that neither side always runs on a warmer LocalStack.
+        for step in ((do_sagevpc, do_cfn) if rep % 2 else (do_cfn, do_sagevpc)):
+            step()
+    first = variants[0][0]
+    res = {
+        "sagevpc_apply_s": med(by[first]["apply"]),
+        "sagevpc_apply_runs": by[first]["apply"],
+        "sagevpc_calls": med(by[first]["calls"]),
+        "sagevpc_destroy_s": med(by[first]["destroy"]),
+        "cfn_deploy_s": med(cf_runs),
+        "cfn_deploy_runs": cf_runs,
+        "cfn_engine_s": med(cfe_runs),
+        "cfn_engine_runs": cfe_runs,
+        "cfn_delete_s": med(cfd_runs),
+        "cfn_check": checks[0] if checks else {},
+        "variants": [],
+        "runs": runs,
+    }
+    for label, extra in variants:
+        v = by[label]
+        res["variants"].append({
+            "label": label, "extra_args": list(extra), "apply_s": med(v["apply"]), "apply_runs": v["apply"],
+            "destroy_s": med(v["destroy"]), "calls": med(v["calls"]),
+            "ratio": med(v["apply"]) / res["cfn_deploy_s"] if res["cfn_deploy_s"] else None,
+        })
+    res["ratio"] = res["sagevpc_apply_s"] / res["cfn_deploy_s"]
+    res["ratio_vs_engine"] = res["sagevpc_apply_s"] / res["cfn_engine_s"] if res["cfn_engine_s"] else None
+    return res
+
+
 def main():
     if "--report-only" in sys.argv:  # re-render RESULTS.md from results.json
-        with open(os.path.join(HERE, "results.json")) as f:
+        with open(os.path.join(OUT_DIR, "results.json")) as f:
             res = json.load(f)
-        write_report(res, os.path.join(HERE, "RESULTS.md"))
+        write_report(res, os.path.join(OUT_DIR, "RESULTS.md"))
         return 0
     t_start = time.monotonic()
     latency_s = LATENCY_MS / 1000
@@ -1081,7 +1230,6 @@ def main():
     global LOCALSTACK
     log(f"run {run_id}: latency {LATENCY_MS:.0f} ms, {REPS} reps, {MODE} LocalStack; logs in {os.path.relpath(run_dir, ROOT)}")
     load_start = os.getloadavg()
-    private = None
     if MODE == "shared":
         ensure_shared_localstack()
         LOCALSTACK = SHARED_LOCALSTACK
@@ -1090,46 +1238,15 @@ def main():
     proxy = None
     with open(CFN_TEMPLATE) as f:
         template = f.read()
-    n_fresh = [0]
-
-    def fresh(cfn_warmup=False):
-        """Start each repetition from the same LocalStack state: in private mode a new
-        instance (same port, so the proxy keeps working), then an unrecorded warm-up
-        (LocalStack loads code paths lazily on first use)."""
-        nonlocal private
-        global LOCALSTACK
-        n_fresh[0] += 1
-        if MODE == "shared":
-            if n_fresh[0] > 1:
-                return
-        else:
-            if private:
-                if bench.applied or bench.stacks:
-                    log("discarding the private LocalStack with leftovers of a failed run")
-                bench.applied.clear()
-                bench.stacks.clear()
-                private.stop()
-            private = PrivateLocalStack(PRIVATE_PORT, run_dir)
-            LOCALSTACK = private.url
-        b = localstack_baseline()
-        diagnostics["baselines"].append(b)
-        diagnostics.setdefault("baseline", b)
-        wplan = make_standard_plan(f"bench-{run_id}-warmup-{n_fresh[0]}", os.path.join(run_dir, f"warmup-{n_fresh[0]}"))
-        for cmd in ("apply", "destroy"):
-            r = bench.sagevpc(cmd, wplan, LOCALSTACK, os.path.join(run_dir, f"warmup-{n_fresh[0]}-{cmd}"))
-            if r["rc"] != 0:
-                raise SystemExit(f"warm-up {cmd} failed; see {r['log']}.stderr")
-        if cfn_warmup:
-            stack = f"sagevpc-bench-{run_id}-warmup-{n_fresh[0]}"
-            bench.stacks.add(stack)
-            cfn_deploy(stack, template)
-            cfn_delete(stack)
-            bench.stacks.discard(stack)
+    inst = Instances(bench, run_dir, run_id, template)
+    fresh = inst.fresh
+    diagnostics["baselines"] = inst.baselines
 
     try:
         build(run_dir)
         fresh()
-        if MODE != "shared" and health_ok(SHARED_LOCALSTACK):
+        diagnostics["baseline"] = inst.baselines[0]
+        if MODE != "shared" and PROBE_SHARED and health_ok(SHARED_LOCALSTACK):
             saved, LOCALSTACK = LOCALSTACK, SHARED_LOCALSTACK
             try:
                 diagnostics["shared_baseline"] = localstack_baseline()
@@ -1180,61 +1297,13 @@ def main():
                 slow.stop()
 
         if DO_CFN:
-            st, body, _ = cfn({"Action": "ValidateTemplate", "TemplateBody": template})  # also warms LocalStack's CFN
-            if st != 200:
-                raise SystemExit(f"ValidateTemplate failed: {body[:500]}")
-            sg_runs, sgd_runs, cf_runs, cfe_runs, cfd_runs, checks, sg_calls = [], [], [], [], [], [], []
-            for rep in range(1, REPS + 1):
-                fresh(cfn_warmup=True)
-                name = f"bench-{run_id}-cfn-{rep}"
-                plan = make_standard_plan(name, os.path.join(run_dir, f"cfn-{rep}"))
-                stack = f"sagevpc-bench-{run_id}-{rep}".replace("_", "-")
-
-                def do_sagevpc():
-                    r = bench.measure("standard-direct", rep, "cold_apply", "apply", plan, None, 0.0)
-                    extra_runs.append(r)
-                    if not r["ok"]:
-                        raise SystemExit("sagevpc apply (direct) failed")
-                    sg_runs.append(r["wall_s"])
-                    sg_calls.append(r["calls_total"])
-                    rd = bench.measure("standard-direct", rep, "destroy", "destroy", plan, None, 0.0)
-                    extra_runs.append(rd)
-                    sgd_runs.append(rd["wall_s"])
-
-                def do_cfn():
-                    bench.stacks.add(stack)
-                    r = cfn_deploy(stack, template)
-                    checks.append(dict(cfn_check_resources(stack), unsupported_fallbacks=r["unsupported_fallbacks"]))
-                    cfd_runs.append(cfn_delete(stack))
-                    bench.stacks.discard(stack)
-                    cf_runs.append(r["wall_s"])
-                    cfe_runs.append(r["engine_s"])
-                    log(f"cfn      rep {rep} deploy={r['wall_s']:.2f}s engine={fmt(r['engine_s'])}s delete={cfd_runs[-1]:.2f}s")
-
-                # Alternate the order so that neither side always runs on a warmer LocalStack.
-                for step in ((do_sagevpc, do_cfn) if rep % 2 else (do_cfn, do_sagevpc)):
-                    step()
-            cfn_res = {
-                "sagevpc_apply_s": med(sg_runs),
-                "sagevpc_apply_runs": sg_runs,
-                "sagevpc_calls": med(sg_calls),
-                "sagevpc_destroy_s": med(sgd_runs),
-                "cfn_deploy_s": med(cf_runs),
-                "cfn_deploy_runs": cf_runs,
-                "cfn_engine_s": med(cfe_runs),
-                "cfn_engine_runs": cfe_runs,
-                "cfn_delete_s": med(cfd_runs),
-                "cfn_check": checks[0] if checks else {},
-            }
-            cfn_res["ratio"] = cfn_res["sagevpc_apply_s"] / cfn_res["cfn_deploy_s"]
-            cfn_res["ratio_vs_engine"] = cfn_res["sagevpc_apply_s"] / cfn_res["cfn_engine_s"] if cfn_res["cfn_engine_s"] else None
+            cfn_res = cfn_comparison(bench, inst, template, run_id, run_dir, REPS)
+            extra_runs += cfn_res.pop("runs")
     finally:
         bench.cleanup()
         if proxy:
             proxy.stop()
-        if private:
-            private.stop()
-            log("private LocalStack stopped")
+        inst.stop()
         if BIN.startswith(run_dir) and os.path.exists(BIN):
             os.remove(BIN)  # 70+ MB; the logs stay
         prune_work_dirs(keep=3)
@@ -1279,10 +1348,11 @@ def main():
                 "measured": f"{a['exec_s']:.2f} s / {a['bound_s']:.2f} s = {a['exec_ratio']:.2f}×",
                 "met": a["exec_ratio"] <= TARGET_APPLY_RATIO,
             })
-    with open(os.path.join(HERE, "results.json"), "w") as f:
+    os.makedirs(OUT_DIR, exist_ok=True)
+    with open(os.path.join(OUT_DIR, "results.json"), "w") as f:
         json.dump(res, f, indent=2, sort_keys=False)
-    write_report(res, os.path.join(HERE, "RESULTS.md"))
-    log(f"wrote bench/RESULTS.md and bench/results.json in {res['meta']['bench_seconds']:.0f} s")
+    write_report(res, os.path.join(OUT_DIR, "RESULTS.md"))
+    log(f"wrote {os.path.relpath(OUT_DIR, ROOT)}/RESULTS.md and results.json in {res['meta']['bench_seconds']:.0f} s")
     for t in res["targets"]:
         log(f"{'MET   ' if t['met'] else 'MISSED'} {t['target']}: {t['measured']}")
     return 0 if all(r["ok"] for r in runs + extra_runs) else 1

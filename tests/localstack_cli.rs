@@ -121,22 +121,19 @@ fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
     panic!("no line with {what:?} in:\n{}", seen.join("\n"));
 }
 
-fn lock_left(c: &aws_sdk_ec2::Client, plan: &str) -> bool {
+async fn lock_left(c: &aws_sdk_ec2::Client, plan: &str) -> bool {
     let lock = format!("sagevpc-lock-{plan}");
-    let rt = tokio::runtime::Handle::current();
-    let keys = tokio::task::block_in_place(|| {
-        rt.block_on(
-            c.describe_key_pairs()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("key-name")
-                        .values(&lock)
-                        .build(),
-                )
-                .send(),
+    let keys = c
+        .describe_key_pairs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("key-name")
+                .values(&lock)
+                .build(),
         )
-    })
-    .expect("DescribeKeyPairs");
+        .send()
+        .await
+        .expect("DescribeKeyPairs");
     !keys.key_pairs().is_empty()
 }
 
@@ -181,13 +178,12 @@ async fn ctrl_c_finishes_the_calls_in_flight_releases_the_lock_and_says_what_is_
         stderr.contains("interface_endpoint."),
         "what is left is named: {stderr}"
     );
-    assert!(!lock_left(&c, &name), "the lock was released");
+    assert!(!lock_left(&c, &name).await, "the lock was released");
     // The next apply finishes the job at once (no lock to wait for).
     let (out, _) = run_expect(0, &["apply", &p, "--auto-approve"]);
     assert!(!out.contains("Waiting for another run"), "{out}");
     let (out, _) = run_expect(0, &["plan", &p, "--detailed-exitcode"]);
     assert!(out.contains("No changes."), "{out}");
-    drop(dir.path());
     run_expect(0, &["destroy", &p, "--auto-approve"]);
     dir.keep();
 }
@@ -216,7 +212,7 @@ async fn a_lock_left_by_a_dead_run_on_this_machine_is_taken_over_at_once() {
     wait_for(&rx, "interface_endpoint.");
     child.kill().unwrap(); // SIGKILL: no chance to release anything
     child.wait().unwrap();
-    assert!(lock_left(&c, &name), "the killed run left its lock");
+    assert!(lock_left(&c, &name).await, "the killed run left its lock");
     let t0 = std::time::Instant::now();
     let (out, err) = run_expect(0, &["apply", &p, "--auto-approve", "--lock-ttl", "120"]);
     assert!(
