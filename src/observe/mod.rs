@@ -46,6 +46,10 @@ pub struct Observed {
     /// does not offer (to suggest the one meant).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offered: Vec<String>,
+    /// The route tables of the plan's VPC, read when the plan puts a gateway endpoint
+    /// next to subnets it adopts (to see which of them use it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpc_route_tables: Vec<ObservedRouteTable>,
     /// VPCs of sagevpc plans with the CIDR of a VPC this plan is about to create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_cidr: Vec<ObservedVpc>,
@@ -161,6 +165,7 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         services: services?,
         offered: Vec::new(),
         same_cidr: Vec::new(),
+        vpc_route_tables: Vec::new(),
     };
     // AWS refuses the whole call when one name is unknown: then every service of the
     // region is read, which answers for the names it has and suggests the one meant.
@@ -184,13 +189,25 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         return Ok(obs);
     };
     let want_foreign = !plan.interface_endpoints.is_empty();
-    let (dns, foreign) = tokio::join!(vpc::Api::describe_vpc_dns(c, &home), async {
-        if want_foreign {
-            endpoint::Api::describe_endpoints_in_vpc(c, &home).await
-        } else {
-            Ok(Vec::new())
+    let want_tables = !plan.gateway_endpoints.is_empty() && !subnet_ids.is_empty();
+    let (dns, foreign, tables) = tokio::join!(
+        vpc::Api::describe_vpc_dns(c, &home),
+        async {
+            if want_foreign {
+                endpoint::Api::describe_endpoints_in_vpc(c, &home).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if want_tables {
+                route_table::Api::describe_route_tables_in_vpc(c, &home).await
+            } else {
+                Ok(Vec::new())
+            }
         }
-    });
+    );
+    obs.vpc_route_tables = tables?;
     let (support, hostnames) = dns?;
     if let Some(v) = obs.vpcs.iter_mut().find(|v| v.id == home) {
         (v.dns_support, v.dns_hostnames) = (support, hostnames);
@@ -226,7 +243,9 @@ impl Observed {
             services,
             offered,
             same_cidr,
+            vpc_route_tables,
         } = &mut o;
+        sorted(vpc_route_tables);
         offered.sort();
         sorted(same_cidr);
         sorted(vpcs);

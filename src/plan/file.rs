@@ -92,6 +92,9 @@ pub enum PortsValue {
 pub struct RawGatewayEndpoint {
     /// Path of a JSON policy document, relative to the plan file.
     pub policy: Option<S<String>>,
+    /// Route tables not owned by the plan (of adopted subnets) to put the endpoint on too.
+    #[serde(default)]
+    pub route_tables: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -72,6 +72,9 @@ pub struct GatewayEndpointSpec {
     pub service_name: String,
     /// `None`: AWS's default full-access policy.
     pub policy: Option<Value>,
+    /// Route tables the plan does not own (adopted subnets') the endpoint is put on too,
+    /// besides the plan's own.
+    pub route_tables: Vec<String>,
 }
 
 /// A reference from an endpoint to a subnet or security group: one of the plan's, or an

@@ -1,11 +1,13 @@
 //! What the two endpoint kinds (gateway and interface) share: the observed endpoint, the
 //! endpoint calls, the wait after a create or modify, policies as attributes.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Call;
-use crate::changeset::compact;
+use crate::changeset::{compact, IdRef};
 use crate::execute::waiter::Target;
 use crate::execute::{NodeFailure, Run};
 use crate::observe::Tags;
@@ -211,7 +213,7 @@ impl DeleteEndpoints {
 }
 
 impl super::KindOp for DeleteEndpoints {
-    fn refs_mut(&mut self) -> Vec<&mut crate::changeset::IdRef> {
+    fn refs_mut(&mut self) -> Vec<&mut IdRef> {
         vec![]
     }
     fn api_name(&self) -> &'static str {
@@ -249,4 +251,21 @@ pub async fn delete<C: Api + ?Sized>(
         r.map_err(NodeFailure::Wait)?;
     }
     Ok(None)
+}
+
+/// Ids to add (references) and to remove, from what AWS has and what the plan wants.
+pub fn set_change(have: &[String], want: &[IdRef]) -> (Vec<IdRef>, Vec<String>) {
+    let cur: BTreeSet<&str> = have.iter().map(String::as_str).collect();
+    let add: Vec<IdRef> = want
+        .iter()
+        .filter(|r| !matches!(r, IdRef::Id(id) if cur.contains(id.as_str())))
+        .cloned()
+        .collect();
+    let keep: BTreeSet<&str> = want.iter().filter_map(IdRef::id).collect();
+    let remove: Vec<String> = have
+        .iter()
+        .filter(|id| !keep.contains(id.as_str()))
+        .cloned()
+        .collect();
+    (add, remove)
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::endpoint::{
     self, policy_attr, policy_change, EndpointChanges, EndpointType, NewEndpoint, ObservedEndpoint,
 };
-use super::route_table::{self, RouteTable};
+use super::route_table;
 use super::{attrs, id_of, ids_of, KindOp, Perform, ResourceKind, Tagging};
 use crate::changeset::{client_token, compact, Attrs, Cx, IdRef, Matched, Replacement, DIFFERS};
 use crate::execute::{NodeFailure, Run};
@@ -102,6 +102,7 @@ impl ResourceKind for GatewayEndpoint {
     }
 
     fn check(cx: &mut Cx) {
+        adopted_subnets_off_the_endpoint(cx);
         let (plan, obs) = (cx.plan, cx.obs);
         if obs.services.is_empty() && plan.interface_endpoints.is_empty() {
             return;
@@ -140,10 +141,51 @@ impl ResourceKind for GatewayEndpoint {
     }
 }
 
-fn want_attrs(spec: &GatewayEndpointSpec) -> Attrs {
+/// The route tables the endpoint should be on, as shown: the plan's (when it has
+/// one), then the others.
+fn route_table_labels(cx: &Cx, spec: &GatewayEndpointSpec) -> Vec<String> {
+    cx.plan
+        .has_route_table()
+        .then(|| route_table::private().to_string())
+        .into_iter()
+        .chain(spec.route_tables.iter().cloned())
+        .collect()
+}
+
+/// The route tables the endpoint should be on, as references.
+fn route_table_refs(cx: &Cx, spec: &GatewayEndpointSpec) -> Vec<IdRef> {
+    cx.reference(&route_table::private())
+        .into_iter()
+        .chain(spec.route_tables.iter().map(|id| IdRef::Id(id.clone())))
+        .collect()
+}
+
+/// Adopted subnets (named by id) reach S3 through the gateway endpoint only if their
+/// route table carries it: say which ones do not, and how to put it there.
+fn adopted_subnets_off_the_endpoint(cx: &mut Cx) {
+    let (plan, obs) = (cx.plan, cx.obs);
+    for (key, spec) in &plan.gateway_endpoints {
+        for s in &obs.referenced_subnets {
+            let table = obs
+                .vpc_route_tables
+                .iter()
+                .find(|r| r.associations.iter().any(|a| a.subnet_id == s.id))
+                .or_else(|| obs.vpc_route_tables.iter().find(|r| r.main));
+            let Some(table) = table else { continue };
+            if !spec.route_tables.contains(&table.id) {
+                cx.warnings.push(format!(
+                    "gateway_endpoints.{key}: adopted subnet {} uses route table {}, which the endpoint is not on: its traffic to {key} does not go through the endpoint. Add route_tables = [\"{}\"] under [gateway_endpoints.{key}] to put it there",
+                    s.id, table.id, table.id
+                ));
+            }
+        }
+    }
+}
+
+fn want_attrs(cx: &Cx, spec: &GatewayEndpointSpec) -> Attrs {
     attrs([
         ("service_name", json!(spec.service_name)),
-        ("route_tables", json!([route_table::private().to_string()])),
+        ("route_tables", json!(route_table_labels(cx, spec))),
         ("policy", policy_attr(spec.policy.as_ref())),
     ])
 }
@@ -151,30 +193,11 @@ fn want_attrs(spec: &GatewayEndpointSpec) -> Attrs {
 /// The plan's route table as the endpoint's only one, and the plan's policy.
 fn update(cx: &mut Cx, addr: Address, e: &ObservedEndpoint, spec: &GatewayEndpointSpec) {
     let (mut before, mut after) = (Attrs::new(), Attrs::new());
-    let rt_ref = cx.reference(&route_table::private());
-    let rt_id = cx
-        .existing::<RouteTable>(route_table::PRIVATE)
-        .map(|r| r.id.clone());
-    let has_rt = rt_id
-        .as_ref()
-        .is_some_and(|id| e.route_table_ids.contains(id));
-    let add_route_tables: Vec<IdRef> = if has_rt {
-        vec![]
-    } else {
-        rt_ref.into_iter().collect()
-    };
-    let remove_route_tables: Vec<String> = e
-        .route_table_ids
-        .iter()
-        .filter(|id| Some(*id) != rt_id.as_ref())
-        .cloned()
-        .collect();
+    let (add_route_tables, remove_route_tables) =
+        endpoint::set_change(&e.route_table_ids, &route_table_refs(cx, spec));
     if !add_route_tables.is_empty() || !remove_route_tables.is_empty() {
         before.insert("route_tables".into(), json!(e.route_table_ids));
-        after.insert(
-            "route_tables".into(),
-            json!([route_table::private().to_string()]),
-        );
+        after.insert("route_tables".into(), json!(route_table_labels(cx, spec)));
     }
     let policy = policy_change(spec.policy.as_ref(), e.policy.as_ref());
     if policy.is_some() {
@@ -208,7 +231,7 @@ fn create_or_replace(
         client_token: client_token(&cx.plan.name, &addr, &format!("{vpc:?}{:?}", spec.policy)),
         vpc,
         service_name: spec.service_name.clone(),
-        route_tables: cx.reference(&route_table::private()).into_iter().collect(),
+        route_tables: route_table_refs(cx, spec),
         policy: spec.policy.as_ref().map(compact),
         tags: cx.tags(&addr),
     };
@@ -219,12 +242,12 @@ fn create_or_replace(
                 reasons: vec![endpoint::replace_reason(e)],
                 paths: endpoint::replace_paths(e),
                 before: Some(endpoint::replaced_attrs(e)),
-                after: want_attrs(spec),
+                after: want_attrs(cx, spec),
                 delete_first: false,
             };
             cx.replaced::<GatewayEndpoint>(addr, e, n, r);
         }
-        None => cx.created(addr, n, want_attrs(spec)),
+        None => cx.created(addr, n, want_attrs(cx, spec)),
     }
 }
 

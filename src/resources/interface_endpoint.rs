@@ -247,23 +247,6 @@ fn create_or_replace(
     }
 }
 
-/// Ids to add (references) and to remove, from what AWS has and what the plan wants.
-fn set_change(have: &[String], want: &[IdRef]) -> (Vec<IdRef>, Vec<String>) {
-    let cur: BTreeSet<&str> = have.iter().map(String::as_str).collect();
-    let add: Vec<IdRef> = want
-        .iter()
-        .filter(|r| !matches!(r, IdRef::Id(id) if cur.contains(id.as_str())))
-        .cloned()
-        .collect();
-    let keep: BTreeSet<&str> = want.iter().filter_map(IdRef::id).collect();
-    let remove: Vec<String> = have
-        .iter()
-        .filter(|id| !keep.contains(id.as_str()))
-        .cloned()
-        .collect();
-    (add, remove)
-}
-
 /// Before: what AWS has, named by the plan's address where the plan owns it. After:
 /// the plan's address and the id it will have.
 fn labels(
@@ -325,7 +308,7 @@ fn modify(
         .iter()
         .map(|r| resolve(cx, r, Kind::Subnet))
         .collect();
-    let (add_subnets, remove_subnets) = set_change(&e.subnet_ids, &subnets);
+    let (add_subnets, remove_subnets) = endpoint::set_change(&e.subnet_ids, &subnets);
     if !add_subnets.is_empty() || !remove_subnets.is_empty() {
         let (b, a) = labels(cx, &e.subnet_ids, &spec.subnets, Kind::Subnet);
         before.insert("subnets".into(), json!(b));
@@ -339,7 +322,7 @@ fn modify(
             .iter()
             .map(|r| resolve(cx, r, Kind::SecurityGroup))
             .collect();
-        set_change(&e.security_group_ids, &groups)
+        endpoint::set_change(&e.security_group_ids, &groups)
     };
     if !add_sgs.is_empty() || !remove_sgs.is_empty() {
         let (b, a) = labels(

@@ -29,6 +29,9 @@ pub struct ObservedRouteTable {
     pub associations: Vec<ObservedAssociation>,
     pub routes: Vec<ObservedRoute>,
     pub tags: Tags,
+    /// The VPC's main route table (what subnets without an association use).
+    #[serde(default)]
+    pub main: bool,
 }
 
 impl Live for ObservedRouteTable {
@@ -97,6 +100,8 @@ impl KindOp for Op {
 /// The route table calls, in the tool's own types.
 pub trait Api: Send + Sync {
     fn describe_route_tables_by_plan(&self, plan: &str) -> impl Call<Vec<ObservedRouteTable>>;
+    /// Every route table of a VPC (to see which one an adopted subnet uses).
+    fn describe_route_tables_in_vpc(&self, vpc_id: &str) -> impl Call<Vec<ObservedRouteTable>>;
     fn create_route_table(
         &self,
         vpc_id: &str,

@@ -546,6 +546,7 @@ pub struct Adopted {
     pub sg: String,
     pub extra_subnets: Vec<String>,
     pub extra_sgs: Vec<String>,
+    pub extra_route_tables: Vec<String>,
 }
 
 fn fixture_tags(rt: ResourceType, label: &str) -> TagSpecification {
@@ -586,6 +587,7 @@ impl Adopted {
             sg: String::new(),
             extra_subnets: vec![],
             extra_sgs: vec![],
+            extra_route_tables: vec![],
         };
         a.subnet_a = a
             .subnet(c, "us-east-1a", &format!("10.{second_octet}.1.0/24"))
@@ -657,6 +659,55 @@ impl Adopted {
         id
     }
 
+    /// A hand-made route table, associated with `subnet`.
+    pub async fn add_route_table(&mut self, c: &Client, subnet: &str) -> String {
+        let id = c
+            .create_route_table()
+            .vpc_id(&self.vpc_id)
+            .tag_specifications(fixture_tags(ResourceType::RouteTable, &self.label))
+            .send()
+            .await
+            .expect("CreateRouteTable (fixture)")
+            .route_table()
+            .and_then(|r| r.route_table_id())
+            .expect("route table id")
+            .to_string();
+        c.associate_route_table()
+            .route_table_id(&id)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .expect("AssociateRouteTable (fixture)");
+        self.extra_route_tables.push(id.clone());
+        id
+    }
+
+    /// The VPC's main route table.
+    pub async fn main_route_table(&self, c: &Client) -> String {
+        let out = c
+            .describe_route_tables()
+            .filters(
+                Filter::builder()
+                    .name("vpc-id")
+                    .values(&self.vpc_id)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("association.main")
+                    .values("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeRouteTables (fixture)");
+        out.route_tables()
+            .first()
+            .and_then(|r| r.route_table_id())
+            .expect("main route table")
+            .to_string()
+    }
+
     /// plans/minimal.toml with this VPC's ids substituted (name is set by `PlanDir`).
     pub fn minimal_plan(&self) -> String {
         let text = shipped("minimal.toml");
@@ -691,6 +742,22 @@ impl Adopted {
                 .send()
                 .await;
         }
+        for rt in &self_ids.route_tables {
+            let assoc = c
+                .describe_route_tables()
+                .route_table_ids(rt)
+                .send()
+                .await
+                .ok()
+                .into_iter()
+                .flat_map(|o| o.route_tables.unwrap_or_default())
+                .flat_map(|r| r.associations.unwrap_or_default())
+                .filter_map(|a| a.route_table_association_id);
+            for a in assoc {
+                let _ = c.disassociate_route_table().association_id(a).send().await;
+            }
+            let _ = c.delete_route_table().route_table_id(rt).send().await;
+        }
         for sg in &self_ids.sgs {
             let _ = c.delete_security_group().group_id(sg).send().await;
         }
@@ -710,6 +777,7 @@ struct AdoptedIds {
     vpc_id: String,
     subnets: Vec<String>,
     sgs: Vec<String>,
+    route_tables: Vec<String>,
 }
 
 impl Drop for Adopted {
@@ -725,6 +793,7 @@ impl Drop for Adopted {
                 .chain(self.extra_sgs.iter().cloned())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            route_tables: self.extra_route_tables.clone(),
         };
         // Drop may run inside a test's tokio runtime: use a fresh one on its own thread.
         let _ = std::thread::spawn(move || {

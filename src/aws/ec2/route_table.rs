@@ -44,6 +44,7 @@ fn route_table_of(rt: &aws_sdk_ec2::types::RouteTable) -> Option<ObservedRouteTa
             .collect(),
         routes: rt.routes().iter().map(route_of).collect(),
         tags: tags_of(rt.tags()),
+        main: rt.associations().iter().any(|a| a.main().unwrap_or(false)),
     })
 }
 
@@ -56,6 +57,22 @@ impl route_table::Api for Aws {
             .ec2
             .describe_route_tables()
             .filters(plan_filter(plan))
+            .into_paginator())?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.route_tables())
+            .filter_map(route_table_of)
+            .collect())
+    }
+
+    async fn describe_route_tables_in_vpc(
+        &self,
+        vpc_id: &str,
+    ) -> Result<Vec<ObservedRouteTable>, AwsError> {
+        let pages = pages!(self
+            .ec2
+            .describe_route_tables()
+            .filters(super::filter("vpc-id", vpc_id))
             .into_paginator())?;
         Ok(pages
             .iter()

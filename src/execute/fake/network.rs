@@ -274,6 +274,18 @@ impl route_table::Api for FakeCloud {
             .collect())
     }
 
+    async fn describe_route_tables_in_vpc(
+        &self,
+        vpc_id: &str,
+    ) -> Result<Vec<ObservedRouteTable>, AwsError> {
+        let w = self.world();
+        Ok(w.route_tables
+            .iter()
+            .filter(|r| r.vpc_id == vpc_id)
+            .cloned()
+            .collect())
+    }
+
     async fn create_route_table(
         &self,
         vpc_id: &str,
@@ -290,6 +302,7 @@ impl route_table::Api for FakeCloud {
                 target: "local".into(),
             }],
             tags: tags.clone(),
+            main: false,
         });
         Ok(id)
     }

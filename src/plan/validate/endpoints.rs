@@ -40,12 +40,19 @@ pub(super) fn gateways(
             gateway_endpoints.insert(key.get_ref().clone(), spec);
         }
     }
-    if !gateway_endpoints.is_empty() && subnets.is_empty() {
-        let (k, _) = raw.gateway_endpoints.iter().next().expect("non-empty");
+    if let Some((k, _)) = gateway_endpoints
+        .iter()
+        .find(|(_, g)| g.route_tables.is_empty() && subnets.is_empty())
+    {
+        let k = raw
+            .gateway_endpoints
+            .keys()
+            .find(|r| r.get_ref() == k)
+            .expect("validated");
         ctx.err(
             k.span(),
             format!("gateway_endpoints.{}", k.get_ref()),
-            "a gateway endpoint is attached to the plan's route table, which exists only when the plan has subnets",
+            "a gateway endpoint is attached to the plan's route table, which exists only when the plan has subnets (or name existing ones with route_tables = [\"rtb-...\"])",
         );
     }
     gateway_endpoints
@@ -145,9 +152,25 @@ fn check_gateway(
         None => None,
         Some(p) => Some(load_policy(ctx, &format!("{field}.policy"), p)?),
     };
+    let mut route_tables = Vec::new();
+    for (i, rt) in gw.route_tables.iter().enumerate() {
+        if is_aws_id(rt.get_ref(), "rtb-") {
+            if !route_tables.contains(rt.get_ref()) {
+                route_tables.push(rt.get_ref().clone());
+            }
+        } else {
+            ctx.err(
+                rt.span(),
+                format!("{field}.route_tables[{i}]"),
+                format!("{:?} is not a route table id (rtb- followed by 8 or 17 hex digits); the plan's own route table is always included", rt.get_ref()),
+            );
+            return None;
+        }
+    }
     Some(GatewayEndpointSpec {
         service_name: service_name(region, key),
         policy,
+        route_tables,
     })
 }
 
