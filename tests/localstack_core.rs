@@ -670,3 +670,36 @@ async fn apply_without_auto_approve_refuses_when_stdin_is_not_a_terminal() {
         "apply created resources"
     );
 }
+
+#[tokio::test]
+async fn a_new_subnet_overlapping_a_hand_made_one_is_refused_at_plan_time() {
+    let c = ec2().await;
+    let name = unique_name("overlap");
+    let fx = Adopted::create(&c, &name, 64).await;
+    let mut dir = PlanDir::new(&name);
+    let text = format!(
+        "{}\n[subnets.extra]\navailability_zone = \"us-east-1c\"\ncidr = \"10.64.1.128/25\"\n",
+        fx.minimal_plan()
+    );
+    let plan = dir
+        .write("overlap.toml", &text)
+        .to_string_lossy()
+        .to_string();
+    for cmd in ["plan", "apply"] {
+        let (code, out, err) =
+            run(&[cmd, &plan, "--auto-approve"][..if cmd == "plan" { 2 } else { 3 }]);
+        assert_eq!(code, 1, "{cmd}\n--- stdout\n{out}\n--- stderr\n{err}");
+        assert!(
+            err.contains("subnets.extra: cidr 10.64.1.128/25 overlaps subnet")
+                && err.contains(&fx.subnet_a)
+                && err.contains("not made by sagevpc")
+                && err.contains("10.64.0.0/25 is free"),
+            "{cmd}: {err}"
+        );
+    }
+    assert_eq!(
+        owned(&c, &name).await,
+        Owned::default(),
+        "nothing was created"
+    );
+}

@@ -633,6 +633,7 @@ fn foreign_private_dns_endpoint_for_the_same_service_is_a_conflict() {
     obs.vpcs = vec![crate::observe::ObservedVpc {
         id: "vpc-1".into(),
         cidr: "10.20.0.0/16".into(),
+        cidrs: vec!["10.20.0.0/16".into()],
         dns_support: true,
         dns_hostnames: true,
         tags: [
@@ -1006,4 +1007,38 @@ async fn endpoints_leaving_together_are_deleted_in_one_call() {
     let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(cloud.counts(), [0, 0, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_new_subnet_overlapping_one_already_in_the_vpc_is_refused_before_any_write() {
+    let cloud = Arc::new(FakeCloud::default());
+    let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
+    let a = adopted_plan("pa", &vpc, "10.50.0.0/24", "us-east-1a");
+    converge(&cloud, &a).await;
+    let a_subnet = cloud.observe(&a).subnets[0].id.clone();
+
+    let b = adopted_plan("pb", &vpc, "10.50.0.0/25", "us-east-1b");
+    let msg = diff(&b, &cloud.observe(&b)).unwrap_err().to_string();
+    assert!(
+        msg.contains("subnets.a: cidr 10.50.0.0/25 overlaps subnet"),
+        "{msg}"
+    );
+    assert!(msg.contains(&a_subnet), "{msg}");
+    assert!(msg.contains("sagevpc plan \"pa\""), "{msg}");
+    assert!(msg.contains("a re-run cannot fix that"), "{msg}");
+    assert!(msg.contains("10.50.1.0/25 is free"), "{msg}");
+
+    let outside = adopted_plan("pc", &vpc, "10.51.0.0/24", "us-east-1b");
+    let msg = diff(&outside, &cloud.observe(&outside))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("subnets.a: cidr 10.51.0.0/24 is outside VPC")
+            && msg.contains("(10.50.0.0/16)")
+            && msg.contains("10.50.1.0/24 is free"),
+        "{msg}"
+    );
+
+    // Its own subnet is no overlap: the plan that owns it re-plans empty.
+    assert_replan_empty(&cloud, &a);
 }

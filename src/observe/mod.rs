@@ -50,6 +50,10 @@ pub struct Observed {
     /// next to subnets it adopts (to see which of them use it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpc_route_tables: Vec<ObservedRouteTable>,
+    /// Every subnet of the plan's VPC, read when the plan is about to create a subnet
+    /// there (a new one may not overlap any of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpc_subnets: Vec<ObservedSubnet>,
     /// VPCs of sagevpc plans with the CIDR of a VPC this plan is about to create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_cidr: Vec<ObservedVpc>,
@@ -166,6 +170,7 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         offered: Vec::new(),
         same_cidr: Vec::new(),
         vpc_route_tables: Vec::new(),
+        vpc_subnets: Vec::new(),
     };
     // AWS refuses the whole call when one name is unknown: then every service of the
     // region is read, which answers for the names it has and suggests the one meant.
@@ -190,7 +195,8 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
     };
     let want_foreign = !plan.interface_endpoints.is_empty();
     let want_tables = !plan.gateway_endpoints.is_empty() && !subnet_ids.is_empty();
-    let (dns, foreign, tables) = tokio::join!(
+    let want_subnets = creates_a_subnet(plan, &obs.subnets);
+    let (dns, foreign, tables, in_vpc) = tokio::join!(
         vpc::Api::describe_vpc_dns(c, &home),
         async {
             if want_foreign {
@@ -205,9 +211,17 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
             } else {
                 Ok(Vec::new())
             }
+        },
+        async {
+            if want_subnets {
+                subnet::Api::describe_subnets_in_vpc(c, &home).await
+            } else {
+                Ok(Vec::new())
+            }
         }
     );
     obs.vpc_route_tables = tables?;
+    obs.vpc_subnets = in_vpc?;
     let (support, hostnames) = dns?;
     if let Some(v) = obs.vpcs.iter_mut().find(|v| v.id == home) {
         (v.dns_support, v.dns_hostnames) = (support, hostnames);
@@ -217,6 +231,19 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         .filter(|e| owned_key(&e.tags, name).is_none())
         .collect();
     Ok(obs)
+}
+
+/// Whether the plan has a subnet that is not there yet as it is planned (by its key,
+/// CIDR and zone): then the VPC's other subnets are read, to refuse an overlap offline.
+fn creates_a_subnet(plan: &Plan, owned: &[ObservedSubnet]) -> bool {
+    plan.subnets.iter().any(|(key, spec)| {
+        let addr = Address::new(Kind::Subnet, key).to_string();
+        !owned.iter().any(|s| {
+            owned_key(&s.tags, &plan.name) == Some(addr.as_str())
+                && s.cidr == spec.cidr.to_string()
+                && s.availability_zone == spec.availability_zone
+        })
+    })
 }
 
 fn sorted<L: Live>(list: &mut [L]) {
@@ -244,8 +271,10 @@ impl Observed {
             offered,
             same_cidr,
             vpc_route_tables,
+            vpc_subnets,
         } = &mut o;
         sorted(vpc_route_tables);
+        sorted(vpc_subnets);
         offered.sort();
         sorted(same_cidr);
         sorted(vpcs);

@@ -6,12 +6,13 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::vpc::ObservedVpc;
 use super::{attrs, id_of, Call, KindOp, Live, Perform, ResourceKind, Tagging};
 use crate::changeset::{Attrs, Cx, IdRef, Matched, Replacement};
 use crate::execute::{NodeFailure, Run};
 use crate::model::{Address, Kind};
-use crate::observe::{Observed, Tags};
-use crate::plan::SubnetSpec;
+use crate::observe::{owned_key, Observed, Tags};
+use crate::plan::{SubnetSpec, VpcSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservedSubnet {
@@ -86,6 +87,8 @@ pub trait Api: Send + Sync {
     fn describe_subnets_by_plan(&self, plan: &str) -> impl Call<Vec<ObservedSubnet>>;
     /// Existing subnets the plan names by id.
     fn describe_subnets_by_ids(&self, ids: &[String]) -> impl Call<Vec<ObservedSubnet>>;
+    /// Every subnet of a VPC (to check that new ones do not overlap them).
+    fn describe_subnets_in_vpc(&self, vpc_id: &str) -> impl Call<Vec<ObservedSubnet>>;
     fn create_subnet(&self, vpc_id: &str, az: &str, cidr: &str, tags: &Tags) -> impl Call<String>;
     /// Retries `DependencyViolation` for a bounded time; a subnet already gone is done.
     fn delete_subnet(&self, id: &str) -> impl Call<()>;
@@ -103,6 +106,21 @@ impl ResourceKind for Subnet {
 
     fn live(obs: &Observed) -> Vec<&ObservedSubnet> {
         obs.subnets.iter().collect()
+    }
+
+    fn check(cx: &mut Cx) {
+        let Some(vpc) = cx.obs.vpc_of(cx.plan) else {
+            return;
+        };
+        // An owned VPC with another CIDR is replaced: the subnets go into the new one.
+        if matches!(&cx.plan.vpc, VpcSpec::Owned { cidr } if cidr.to_string() != vpc.cidr) {
+            return;
+        }
+        for (key, spec) in &cx.plan.subnets {
+            if let Some(p) = placement_problem(cx, vpc, key, spec) {
+                cx.problems.push(p);
+            }
+        }
     }
 
     fn reconcile(cx: &mut Cx, live: &Matched<ObservedSubnet>) {
@@ -143,6 +161,69 @@ impl ResourceKind for Subnet {
             ("cidr", json!(o.cidr)),
         ]))
     }
+}
+
+/// A new subnet must lie in one of the VPC's CIDR blocks (checked offline for an
+/// owned VPC, whose CIDR the plan gives; here for an adopted one) and overlap none of the subnets already there
+/// that the plan does not own: AWS would refuse the create half-way through an apply.
+fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -> Option<String> {
+    let ours = |s: &ObservedSubnet| owned_key(&s.tags, &cx.plan.name).is_some();
+    let mut blocks: Vec<Ipv4Net> = Vec::new();
+    for b in std::iter::once(&vpc.cidr).chain(&vpc.cidrs) {
+        if let Ok(b) = b.parse() {
+            if !blocks.contains(&b) {
+                blocks.push(b);
+            }
+        }
+    }
+    let others: Vec<&ObservedSubnet> = cx.obs.vpc_subnets.iter().filter(|s| !ours(s)).collect();
+    let taken: Vec<Ipv4Net> = others
+        .iter()
+        .filter_map(|s| s.cidr.parse().ok())
+        .chain(cx.plan.subnets.values().map(|s| s.cidr))
+        .collect();
+    let free = || {
+        free_block(&blocks, &taken, spec.cidr.prefix_len())
+            .map(|b| format!("; {b} is free"))
+            .unwrap_or_default()
+    };
+    if !blocks.is_empty() && !blocks.iter().any(|b| b.contains(&spec.cidr)) {
+        let list: Vec<String> = blocks.iter().map(ToString::to_string).collect();
+        return Some(format!(
+            "subnets.{key}: cidr {} is outside VPC {} ({}){}",
+            spec.cidr,
+            vpc.id,
+            list.join(", "),
+            free()
+        ));
+    }
+    let clash = others.iter().find(|s| {
+        s.cidr
+            .parse::<Ipv4Net>()
+            .is_ok_and(|c| c.contains(&spec.cidr) || spec.cidr.contains(&c))
+    })?;
+    let owner = match clash.tags.get(crate::model::TAG_PLAN) {
+        Some(p) => format!("sagevpc plan {p:?}"),
+        None => "not made by sagevpc".to_string(),
+    };
+    Some(format!(
+        "subnets.{key}: cidr {} overlaps subnet {} ({}, {}, {owner}) already in VPC {}: AWS would refuse to create it (InvalidSubnet.Conflict), and a re-run cannot fix that. Give the subnet a free range{}",
+        spec.cidr,
+        clash.id,
+        clash.cidr,
+        clash.availability_zone,
+        vpc.id,
+        free()
+    ))
+}
+
+/// The first block of `prefix` bits inside `blocks` that overlaps nothing `taken`.
+fn free_block(blocks: &[Ipv4Net], taken: &[Ipv4Net], prefix: u8) -> Option<Ipv4Net> {
+    blocks
+        .iter()
+        .filter_map(|b| b.subnets(prefix).ok())
+        .flatten()
+        .find(|c| !taken.iter().any(|t| t.contains(c) || c.contains(t)))
 }
 
 fn want_attrs(spec: &SubnetSpec) -> Attrs {

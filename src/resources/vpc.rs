@@ -20,6 +20,9 @@ pub const KEY: &str = "main";
 pub struct ObservedVpc {
     pub id: String,
     pub cidr: String,
+    /// Every IPv4 CIDR block associated with the VPC (the primary one first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidrs: Vec<String>,
     pub dns_support: bool,
     pub dns_hostnames: bool,
     pub tags: Tags,

@@ -51,6 +51,11 @@ impl Api for Aws {
         self.describe_subnets(vec![f]).await
     }
 
+    async fn describe_subnets_in_vpc(&self, vpc_id: &str) -> Result<Vec<ObservedSubnet>, AwsError> {
+        self.describe_subnets(vec![super::filter("vpc-id", vpc_id)])
+            .await
+    }
+
     async fn create_subnet(
         &self,
         vpc_id: &str,

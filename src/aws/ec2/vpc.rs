@@ -11,6 +11,16 @@ fn vpc_of(v: &aws_sdk_ec2::types::Vpc) -> Option<ObservedVpc> {
     Some(ObservedVpc {
         id: v.vpc_id()?.to_string(),
         cidr: v.cidr_block().unwrap_or_default().to_string(),
+        cidrs: v
+            .cidr_block_association_set()
+            .iter()
+            .filter(|a| {
+                a.cidr_block_state()
+                    .and_then(|s| s.state())
+                    .is_none_or(|s| s.as_str() == "associated")
+            })
+            .filter_map(|a| a.cidr_block().map(str::to_string))
+            .collect(),
         dns_support: false,
         dns_hostnames: false,
         tags: tags_of(v.tags()),

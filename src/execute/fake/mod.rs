@@ -90,6 +90,7 @@ impl FakeCloud {
         self.world().vpcs.push(ObservedVpc {
             id: id.clone(),
             cidr: cidr.into(),
+            cidrs: vec![cidr.into()],
             dns_support: dns,
             dns_hostnames: dns,
             tags: Tags::new(),

@@ -58,6 +58,7 @@ impl vpc::Api for FakeCloud {
         self.world().vpcs.push(ObservedVpc {
             id: id.clone(),
             cidr: cidr.into(),
+            cidrs: vec![cidr.into()],
             dns_support: true,
             dns_hostnames: false,
             tags: tags.clone(),
@@ -205,6 +206,15 @@ impl subnet::Api for FakeCloud {
         Ok(w.subnets
             .iter()
             .filter(|s| ids.contains(&s.id))
+            .cloned()
+            .collect())
+    }
+
+    async fn describe_subnets_in_vpc(&self, vpc_id: &str) -> Result<Vec<ObservedSubnet>, AwsError> {
+        let w = self.world();
+        Ok(w.subnets
+            .iter()
+            .filter(|s| s.vpc_id == vpc_id)
             .cloned()
             .collect())
     }
