@@ -83,12 +83,22 @@ pub enum Command {
     /// Print the changes, ask for confirmation, and make them.
     Apply(ApplyArgs),
     /// Delete everything the plan owns (never adopted or foreign resources).
-    Destroy(ApplyArgs),
+    Destroy(DestroyArgs),
     /// List the VPC endpoint services a region offers (the short names a plan takes).
     Services(RegionArgs),
     /// List the sagevpc plans found in a region (by their ownership tags), with what
     /// each owns.
     Plans(RegionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub run: ApplyArgs,
+    /// Delete everything the plan owns except its VPC: for a VPC that holds things the
+    /// plan does not own (another plan's subnets, hand-made groups, network interfaces).
+    #[arg(long)]
+    pub keep_vpc: bool,
 }
 
 #[derive(Debug, Args)]

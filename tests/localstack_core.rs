@@ -703,3 +703,103 @@ async fn a_new_subnet_overlapping_a_hand_made_one_is_refused_at_plan_time() {
         "nothing was created"
     );
 }
+
+#[tokio::test]
+async fn destroy_refuses_before_the_first_delete_when_the_vpc_holds_what_the_plan_does_not_own() {
+    let c = ec2().await;
+    let name = unique_name("residents");
+    let mut dir = PlanDir::new(&name);
+    let plan = dir
+        .write("studio.toml", &shipped("studio-vpc.toml"))
+        .to_string_lossy()
+        .to_string();
+    run_expect(0, &["apply", &plan, "--auto-approve"]);
+    let before = owned(&c, &name).await;
+    let vpc = before.vpcs[0].clone();
+    let sid = |out: aws_sdk_ec2::operation::create_subnet::CreateSubnetOutput| {
+        out.subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap()
+            .to_string()
+    };
+    let hand_subnet = sid(c
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.20.200.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .expect("CreateSubnet (by hand)"));
+    let hand_sg = c
+        .create_security_group()
+        .vpc_id(&vpc)
+        .group_name(format!("{name}-by-hand"))
+        .description("made by hand")
+        .send()
+        .await
+        .expect("CreateSecurityGroup (by hand)")
+        .group_id()
+        .unwrap()
+        .to_string();
+
+    let (code, _, err) = run(&["destroy", &plan, "--auto-approve"]);
+    assert_eq!(code, 1, "{err}");
+    for needle in [
+        format!("AWS would refuse to delete VPC {vpc}"),
+        format!("subnet {hand_subnet} (10.20.200.0/24, us-east-1a): not made by sagevpc"),
+        format!("security group {hand_sg} ({name}-by-hand): not made by sagevpc"),
+        "Nothing was changed".into(),
+        "--keep-vpc".into(),
+    ] {
+        assert!(err.contains(&needle), "no {needle:?} in:\n{err}");
+    }
+    assert_eq!(owned(&c, &name).await, before, "destroy deleted something");
+
+    // A network interface in one of the plan's subnets: even --keep-vpc cannot help.
+    let plan_subnet = before.subnets[0].clone();
+    let eni = c
+        .create_network_interface()
+        .subnet_id(&plan_subnet)
+        .description("a hand-made interface")
+        .send()
+        .await
+        .expect("CreateNetworkInterface")
+        .network_interface()
+        .and_then(|n| n.network_interface_id())
+        .unwrap()
+        .to_string();
+    let (code, _, err) = run(&["destroy", &plan, "--auto-approve", "--keep-vpc"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("network interface {eni}")) && err.contains("a hand-made interface"),
+        "{err}"
+    );
+    assert!(!err.contains("run `sagevpc destroy --keep-vpc`"), "{err}");
+    assert_eq!(owned(&c, &name).await, before, "destroy deleted something");
+    c.delete_network_interface()
+        .network_interface_id(&eni)
+        .send()
+        .await
+        .expect("DeleteNetworkInterface");
+
+    // --keep-vpc: everything of the plan but its VPC.
+    let (out, _) = run_expect(0, &["destroy", &plan, "--auto-approve", "--keep-vpc"]);
+    assert!(out.contains("is kept (--keep-vpc)"), "{out}");
+    let left = owned(&c, &name).await;
+    assert_eq!(left.vpcs, [vpc.clone()], "{left:?}");
+    assert_eq!(left.total(), 1, "{left:?}");
+
+    // With the hand-made things gone, destroy takes the VPC too.
+    c.delete_subnet()
+        .subnet_id(&hand_subnet)
+        .send()
+        .await
+        .expect("DeleteSubnet");
+    c.delete_security_group()
+        .group_id(&hand_sg)
+        .send()
+        .await
+        .expect("DeleteSecurityGroup");
+    run_expect(0, &["destroy", &plan, "--auto-approve"]);
+    assert_eq!(owned(&c, &name).await, Owned::default());
+}

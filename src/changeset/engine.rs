@@ -171,6 +171,8 @@ pub struct Cx<'a> {
     pub plan: &'a Plan,
     pub obs: &'a Observed,
     pub destroying: bool,
+    /// Destroy everything but the VPC (`destroy --keep-vpc`).
+    pub keep_vpc: bool,
     pub warnings: Vec<String>,
     /// Conflicts that stop planning (see `ResourceKind::check`).
     pub problems: Vec<String>,
@@ -206,9 +208,43 @@ pub fn diff(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
 /// The changeset that deletes everything `plan` owns, in reverse dependency order. An
 /// adopted VPC and anything not tagged with the plan are never touched.
 pub fn destroy(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
-    let mut cx = Cx::new(plan, obs, true);
-    resources::reconcile_all(&mut cx);
-    cx.finish()
+    changes_for(plan, obs, Goal::Destroy { keep_vpc: false })
+}
+
+/// What a run is for: bring AWS to the plan, or remove what the plan owns (all of it,
+/// or all but its VPC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    Apply,
+    Destroy { keep_vpc: bool },
+}
+
+impl Goal {
+    pub fn is_destroy(self) -> bool {
+        matches!(self, Goal::Destroy { .. })
+    }
+
+    /// The command's name: `apply` or `destroy`.
+    pub fn verb(self) -> &'static str {
+        if self.is_destroy() {
+            "destroy"
+        } else {
+            "apply"
+        }
+    }
+}
+
+/// The changeset for `goal`.
+pub fn changes_for(plan: &Plan, obs: &Observed, goal: Goal) -> Result<Changeset, DiffError> {
+    match goal {
+        Goal::Apply => diff(plan, obs),
+        Goal::Destroy { keep_vpc } => {
+            let mut cx = Cx::new(plan, obs, true);
+            cx.keep_vpc = keep_vpc;
+            resources::reconcile_all(&mut cx);
+            cx.finish()
+        }
+    }
 }
 
 impl<'a> Cx<'a> {
@@ -217,6 +253,7 @@ impl<'a> Cx<'a> {
             plan,
             obs,
             destroying,
+            keep_vpc: false,
             warnings: Vec::new(),
             problems: Vec::new(),
             nodes: Vec::new(),

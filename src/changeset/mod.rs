@@ -6,6 +6,7 @@
 //! resource lives in that kind's unit under `src/resources/`.
 
 mod engine;
+mod residents;
 pub mod saved;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,9 +19,10 @@ use crate::observe::StudioDomain;
 pub use crate::resources::Op;
 
 pub use engine::{
-    client_token, compact, destroy, diff, Cx, DiffError, Home, Matched, Replacement,
-    CHANGED_OUTSIDE, DESTROYED, DIFFERS, NOT_IN_PLAN,
+    changes_for, client_token, compact, destroy, diff, Cx, DiffError, Goal, Home, Matched,
+    Replacement, CHANGED_OUTSIDE, DESTROYED, DIFFERS, NOT_IN_PLAN,
 };
+pub use residents::Blockers;
 
 /// What happens to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -267,7 +269,7 @@ impl Changeset {
 
     /// The deletes of a subnet, a security group or the VPC: what a SageMaker Studio
     /// domain can block. (node, deleted id)
-    fn network_deletes(&self) -> impl Iterator<Item = (&Node, &str)> {
+    pub(crate) fn network_deletes(&self) -> impl Iterator<Item = (&Node, &str)> {
         self.nodes
             .iter()
             .filter(|n| {
@@ -283,6 +285,12 @@ impl Changeset {
     /// SageMaker Studio domain can block.
     pub fn deletes_network(&self) -> bool {
         self.network_deletes().next().is_some()
+    }
+
+    /// Whether the changeset deletes the VPC.
+    pub fn deletes_vpc(&self) -> bool {
+        self.network_deletes()
+            .any(|(n, _)| n.address.kind == Kind::Vpc)
     }
 
     /// The deletes that a Studio domain in the VPC blocks: the domain's apps and spaces

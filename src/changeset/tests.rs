@@ -1042,3 +1042,103 @@ async fn a_new_subnet_overlapping_one_already_in_the_vpc_is_refused_before_any_w
     // Its own subnet is no overlap: the plan that owns it re-plans empty.
     assert_replan_empty(&cloud, &a);
 }
+
+mod residents {
+    use super::*;
+    use crate::model::TAG_PLAN;
+    use crate::observe::residents::{Resident, ResidentKind};
+
+    fn r(kind: ResidentKind, id: &str, plan: Option<&str>) -> Resident {
+        let tags = plan
+            .map(|p| {
+                [
+                    (TAG_PLAN.to_string(), p.to_string()),
+                    ("sagevpc:key".to_string(), "x".to_string()),
+                ]
+                .into()
+            })
+            .unwrap_or_default();
+        Resident {
+            kind,
+            id: id.into(),
+            tags,
+            subnet_id: None,
+            groups: vec![],
+            interfaces: vec![],
+            note: String::new(),
+        }
+    }
+
+    /// A converged studio plan: its destroy changeset, one of its subnets and groups.
+    async fn studio_destroy(name: &str) -> (Changeset, Changeset, String, String) {
+        let cloud = Arc::new(FakeCloud::default());
+        let plan = studio(name);
+        converge(&cloud, &plan).await;
+        let obs = cloud.observe(&plan);
+        let kept = changes_for(&plan, &obs, Goal::Destroy { keep_vpc: true }).unwrap();
+        let all = destroy(&plan, &obs).unwrap();
+        (
+            all,
+            kept,
+            obs.subnets[0].id.clone(),
+            obs.security_groups[0].id.clone(),
+        )
+    }
+
+    #[tokio::test]
+    async fn what_the_plan_does_not_own_is_named_before_the_first_delete() {
+        let plan = "res";
+        let (cs, kept, subnet, group) = studio_destroy(plan).await;
+        let mut ours = r(ResidentKind::Endpoint, "vpce-ours", Some(plan));
+        ours.interfaces = vec!["eni-ours".into()];
+        let mut eni_ours = r(ResidentKind::NetworkInterface, "eni-ours", None);
+        eni_ours.subnet_id = Some(subnet.clone());
+        let mut theirs = r(ResidentKind::Endpoint, "vpce-theirs", None);
+        theirs.interfaces = vec!["eni-theirs".into()];
+        theirs.note = "com.amazonaws.us-east-1.ecs".into();
+        let eni_theirs = r(ResidentKind::NetworkInterface, "eni-theirs", None);
+        let mut other_plan = r(ResidentKind::Subnet, "subnet-other", Some("other"));
+        other_plan.tags.insert("Name".into(), "other-a".into());
+        let mut lambda = r(ResidentKind::NetworkInterface, "eni-lambda", None);
+        lambda.groups = vec![group.clone()];
+        lambda.note = "lambda".into();
+        let residents = [ours, eni_ours, theirs, eni_theirs, other_plan, lambda];
+
+        let b = cs.blocked_by(plan, &residents);
+        assert_eq!(
+            b.in_vpc,
+            [
+                "endpoint vpce-theirs (com.amazonaws.us-east-1.ecs): not made by sagevpc",
+                "subnet subnet-other: named \"other-a\", sagevpc plan \"other\""
+            ]
+        );
+        assert_eq!(
+            b.in_subnets_or_groups,
+            ["network interface eni-lambda (lambda): not made by sagevpc"]
+        );
+        // Keeping the VPC leaves only what is in the plan's subnets and groups.
+        let b = kept.blocked_by(plan, &residents);
+        assert!(b.in_vpc.is_empty(), "{b:?}");
+        assert_eq!(b.in_subnets_or_groups.len(), 1, "{b:?}");
+        // The plan's own endpoint and its interface are not in the way.
+        assert!(cs.blocked_by(plan, &residents[..2]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn keep_vpc_destroys_everything_but_the_vpc() {
+        let (cs, kept, _, _) = studio_destroy("keep").await;
+        let deletes_vpc = |c: &Changeset| {
+            c.nodes
+                .iter()
+                .any(|n| matches!(n.op, Op::Vpc(vpc::Op::Delete { .. })))
+        };
+        assert!(deletes_vpc(&cs));
+        assert!(!deletes_vpc(&kept));
+        assert_eq!(kept.summary().destroy + 1, cs.summary().destroy);
+        assert!(
+            kept.warnings.iter().any(|w| w.contains("--keep-vpc")),
+            "{:?}",
+            kept.warnings
+        );
+    }
+}

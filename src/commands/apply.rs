@@ -10,7 +10,7 @@ use super::read::{changes, read_and_diff};
 use super::{load, Session};
 use crate::aws::{Aws, AwsError};
 use crate::changeset::saved::SavedPlan;
-use crate::changeset::Changeset;
+use crate::changeset::{Changeset, Goal};
 use crate::cli::ApplyArgs;
 use crate::execute::lock::{lock_name, PlanLock};
 use crate::execute::{self, CloudBackend, ExecOptions, ExecReport};
@@ -23,8 +23,9 @@ const STALE: &str = "error: saved plan is stale: the live state changed since th
 pub(super) async fn apply_cmd(
     s: &mut Session<'_>,
     args: &ApplyArgs,
-    destroy: bool,
+    goal: Goal,
 ) -> Result<u8, String> {
+    let destroy = goal.is_destroy();
     let saved = SavedPlan::read(&args.plan).map_err(|e| format!("error: {e}"))?;
     if saved.is_some() && destroy {
         return Err("error: destroy takes a plan file, not a saved plan".into());
@@ -34,7 +35,7 @@ pub(super) async fn apply_cmd(
         None => load(&args.plan)?,
     };
     let aws = s.connect(&plan).await?;
-    let (obs, fresh) = read_and_diff(s, &aws, &plan, destroy).await?;
+    let (obs, fresh) = read_and_diff(s, &aws, &plan, goal).await?;
     let is_saved = saved.is_some();
     let cs = match saved {
         None => fresh,
@@ -66,7 +67,7 @@ pub(super) async fn apply_cmd(
         plan: &plan,
         approved: &obs,
         saved: is_saved,
-        destroy,
+        goal,
     };
     let cs = match recheck.still_right(now, cs) {
         Ok(Some(cs)) => cs,
@@ -83,14 +84,14 @@ pub(super) async fn apply_cmd(
     let report = run_changes(s, &aws, &cs, args, &stop).await;
     lock.release().await;
     if stop.requested() && report.stopped {
-        return Ok(interrupted(&cs, &report, destroy));
+        return Ok(interrupted(&cs, &report, goal));
     }
-    summarize(&cs, &report, destroy)?;
-    verify(s, &aws, &plan, destroy).await
+    summarize(&cs, &report, goal)?;
+    verify(s, &aws, &plan, goal).await
 }
 
 /// What an interrupted run did and did not do.
-fn interrupted(cs: &Changeset, report: &ExecReport, destroy: bool) -> u8 {
+fn interrupted(cs: &Changeset, report: &ExecReport, goal: Goal) -> u8 {
     let mut not_done: Vec<String> = Vec::new();
     for &i in &report.not_started {
         for a in cs.nodes[i].addresses() {
@@ -105,7 +106,7 @@ fn interrupted(cs: &Changeset, report: &ExecReport, destroy: bool) -> u8 {
         report.resources_done,
         report.resources_total,
         if not_done.is_empty() { "none".into() } else { not_done.join(", ") },
-        if destroy { "destroy" } else { "apply" },
+        goal.verb(),
     );
     INTERRUPTED
 }
@@ -114,13 +115,13 @@ fn interrupted(cs: &Changeset, report: &ExecReport, destroy: bool) -> u8 {
 /// take is named, attribute by attribute, with the likely cause (exit 1). Without it,
 /// an emulator that ignores a change (LocalStack's ModifyVpcEndpoint and security
 /// groups) shows the same change at every plan, and nobody can tell why.
-async fn verify(s: &mut Session<'_>, aws: &Aws, plan: &Plan, destroy: bool) -> Result<u8, String> {
+async fn verify(s: &mut Session<'_>, aws: &Aws, plan: &Plan, goal: Goal) -> Result<u8, String> {
     let t0 = Instant::now();
     let now = observe::observe(aws, plan)
         .await
         .map_err(|e| format!("error: reading back what was changed failed: {e}"))?;
     s.time("verify", t0);
-    let left = changes(plan, &now, destroy)?;
+    let left = changes(plan, &now, goal)?;
     if left.is_empty() {
         return Ok(0);
     }
@@ -130,7 +131,7 @@ async fn verify(s: &mut Session<'_>, aws: &Aws, plan: &Plan, destroy: bool) -> R
             .iter()
             .filter(|c| c.action != crate::changeset::Action::NoOp)
             .count(),
-        if destroy { "destroy" } else { "apply" }
+        goal.verb()
     );
     for c in left
         .changes
@@ -265,7 +266,7 @@ struct Recheck<'a> {
     plan: &'a Plan,
     approved: &'a Observed,
     saved: bool,
-    destroy: bool,
+    goal: Goal,
 }
 
 impl Recheck<'_> {
@@ -283,7 +284,7 @@ impl Recheck<'_> {
         if self.saved {
             return Err(STALE.to_string());
         }
-        let again = changes(self.plan, &now, self.destroy)?;
+        let again = changes(self.plan, &now, self.goal)?;
         if again.is_empty() {
             println!(
                 "\nNo changes left: another run of this plan made them while this one waited."
@@ -372,10 +373,10 @@ fn expected_costs(cs: &Changeset, pacer: &crate::aws::pacing::Pacer) -> Vec<f64>
         .collect()
 }
 
-fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<(), String> {
+fn summarize(cs: &Changeset, report: &ExecReport, goal: Goal) -> Result<(), String> {
     let s = cs.summary();
     if report.errors.is_empty() {
-        if destroy {
+        if goal.is_destroy() {
             println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
         } else {
             println!(
@@ -392,7 +393,7 @@ fn summarize(cs: &Changeset, report: &ExecReport, destroy: bool) -> Result<(), S
             msg.push_str(&format!("hint: {h}\n"));
         }
     }
-    let what = if destroy { "destroy" } else { "apply" };
+    let what = goal.verb();
     let advice = if report.errors.iter().all(|e| e.transient) {
         "run it again to finish: it does only what is still missing".to_string()
     } else {

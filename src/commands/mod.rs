@@ -11,6 +11,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::aws::{self, Aws, Connection};
+use crate::changeset::Goal;
 use crate::cli::{Cli, Command};
 use crate::plan::Plan;
 
@@ -177,8 +178,13 @@ pub async fn run(cli: Cli) -> u8 {
     let result = match &cli.command {
         Command::Validate { plan } => plan::validate_cmd(plan),
         Command::Plan(args) => plan::plan_cmd(&mut s, args).await,
-        Command::Apply(args) => apply::apply_cmd(&mut s, args, false).await,
-        Command::Destroy(args) => apply::apply_cmd(&mut s, args, true).await,
+        Command::Apply(args) => apply::apply_cmd(&mut s, args, Goal::Apply).await,
+        Command::Destroy(args) => {
+            let goal = Goal::Destroy {
+                keep_vpc: args.keep_vpc,
+            };
+            apply::apply_cmd(&mut s, &args.run, goal).await
+        }
         Command::Services(args) => region::services_cmd(&mut s, args).await,
         Command::Plans(args) => region::plans_cmd(&mut s, args).await,
     };

@@ -5,6 +5,7 @@ use std::path::Path;
 use super::read::read_and_diff;
 use super::{load, Session};
 use crate::changeset::saved::SavedPlan;
+use crate::changeset::Goal;
 use crate::cli::{Output, PlanArgs};
 use crate::render;
 
@@ -30,7 +31,7 @@ pub(super) fn count(n: usize, what: &str) -> String {
 pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8, String> {
     let plan = load(&args.plan)?;
     let aws = s.connect(&plan).await?;
-    let (obs, cs) = read_and_diff(s, &aws, &plan, false).await?;
+    let (obs, cs) = read_and_diff(s, &aws, &plan, Goal::Apply).await?;
     if let Some(out) = &args.out {
         SavedPlan::new(&args.plan, &plan, &obs, &cs)?.write(out)?;
         eprintln!(

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::Session;
 use crate::aws::Aws;
-use crate::changeset::{self, Changeset};
+use crate::changeset::{self, Changeset, Goal};
 use crate::observe::{self, Observed};
 use crate::plan::Plan;
 
@@ -13,7 +13,7 @@ pub(super) async fn read_and_diff(
     s: &mut Session<'_>,
     aws: &Aws,
     plan: &Plan,
-    destroy: bool,
+    goal: Goal,
 ) -> Result<(Observed, Changeset), String> {
     let t0 = Instant::now();
     let obs = observe::observe(aws, plan)
@@ -21,20 +21,16 @@ pub(super) async fn read_and_diff(
         .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
     s.time("read", t0);
     let t1 = Instant::now();
-    let cs = changes(plan, &obs, destroy)?;
+    let cs = changes(plan, &obs, goal)?;
     s.time("diff", t1);
     studio_check(s, aws, plan, &obs, &cs).await?;
+    residents_check(s, aws, plan, &obs, &cs, goal).await?;
     Ok((obs, cs))
 }
 
 /// The changeset from a state already read.
-pub(super) fn changes(plan: &Plan, obs: &Observed, destroy: bool) -> Result<Changeset, String> {
-    if destroy {
-        changeset::destroy(plan, obs)
-    } else {
-        changeset::diff(plan, obs)
-    }
-    .map_err(|e| {
+pub(super) fn changes(plan: &Plan, obs: &Observed, goal: Goal) -> Result<Changeset, String> {
+    changeset::changes_for(plan, obs, goal).map_err(|e| {
         format!(
             "error: plan {} cannot be applied as it is:\n{e}",
             plan.source.display()
@@ -81,4 +77,61 @@ async fn studio_check(
             Ok(())
         }
     }
+}
+
+/// Refuse a changeset whose deletes AWS would refuse because of what the plan does not
+/// own: anything in a VPC it deletes (another plan's subnets, hand-made groups, an
+/// endpoint, a NAT gateway), network interfaces in subnets or groups it deletes. Read
+/// only when such a delete is planned.
+async fn residents_check(
+    s: &mut Session<'_>,
+    aws: &Aws,
+    plan: &Plan,
+    obs: &Observed,
+    cs: &Changeset,
+    goal: Goal,
+) -> Result<(), String> {
+    let Some(vpc) = obs.vpc_of(plan).filter(|_| cs.deletes_network()) else {
+        return Ok(());
+    };
+    let t0 = Instant::now();
+    let residents = aws
+        .vpc_residents(&vpc.id, cs.deletes_vpc())
+        .await
+        .map_err(|e| s.explain("reading what else is in the VPC", &e, &plan.region))?;
+    s.time("residents", t0);
+    let b = cs.blocked_by(&plan.name, &residents);
+    if b.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "error: plan {} cannot be {} as it is:",
+        plan.source.display(),
+        if goal.is_destroy() {
+            "destroyed"
+        } else {
+            "applied"
+        }
+    );
+    if !b.in_vpc.is_empty() {
+        msg.push_str(&format!(
+            "\nAWS would refuse to delete VPC {} (after everything else was gone) because of what the plan does not own in it:\n  {}",
+            vpc.id,
+            b.in_vpc.join("\n  ")
+        ));
+    }
+    if !b.in_subnets_or_groups.is_empty() {
+        msg.push_str(&format!(
+            "\nAWS would refuse to delete the plan's subnets or security groups that these network interfaces use:\n  {}",
+            b.in_subnets_or_groups.join("\n  ")
+        ));
+    }
+    msg.push_str("\nNothing was changed. Remove them first (or destroy the plan that owns them)");
+    if goal.is_destroy() && b.in_subnets_or_groups.is_empty() {
+        msg.push_str(
+            ", or run `sagevpc destroy --keep-vpc` to delete everything the plan owns but the VPC",
+        );
+    }
+    msg.push('.');
+    Err(msg)
 }

@@ -3,6 +3,8 @@
 //! ownership tag with one paginated Describe call per resource type; their number never
 //! changes the number of calls.
 
+pub mod residents;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};

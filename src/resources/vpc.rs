@@ -180,6 +180,13 @@ impl ResourceKind for Vpc {
                 .map(|v| Home::Id(v.id.clone()))
                 .unwrap_or(Home::Unknown),
         };
+        if let (true, VpcSpec::Owned { .. }, Some(v)) = (cx.keep_vpc, &cx.plan.vpc, live.get(KEY)) {
+            cx.claim(&v.id);
+            cx.warnings.push(format!(
+                "vpc.main ({}) is kept (--keep-vpc): it stays tagged with plan {:?}, so a later apply builds in it again and a later destroy without --keep-vpc deletes it",
+                v.id, cx.plan.name
+            ));
+        }
         cx.set_home(home);
     }
 

@@ -5,6 +5,7 @@ mod endpoint;
 mod internet_gateway;
 pub mod inventory;
 mod key_pair;
+mod residents;
 mod route_table;
 mod security_group;
 mod subnet;
