@@ -786,7 +786,7 @@ async fn destroy_refuses_before_the_first_delete_when_the_vpc_holds_what_the_pla
     let (out, _) = run_expect(0, &["destroy", &plan, "--auto-approve", "--keep-vpc"]);
     assert!(out.contains("is kept (--keep-vpc)"), "{out}");
     let left = owned(&c, &name).await;
-    assert_eq!(left.vpcs, [vpc.clone()], "{left:?}");
+    assert_eq!(left.vpcs, std::slice::from_ref(&vpc), "{left:?}");
     assert_eq!(left.total(), 1, "{left:?}");
 
     // With the hand-made things gone, destroy takes the VPC too.
