@@ -45,8 +45,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# Performance benchmark (not part of `make test`): fault proxy with BENCH_LATENCY_MS (50) per
-# call, standard and generated large plan, CloudFormation comparison; writes bench/RESULTS.md
-# and bench/results.json. See bench/run.py for the other BENCH_* settings.
+# Performance benchmark (not part of `make test`; about 20 minutes on 2 CPUs): sagevpc and
+# Terraform side by side through bench/throttleproxy.py with EC2's default request buckets
+# (cold apply, no-op plan, destroy of the standard and the generated large plan, each run on
+# a fresh private LocalStack on 127.0.0.1:4611, never the shared one), plus the comparison with
+# LocalStack's CloudFormation; writes bench/RESULTS.md and bench/results.json. Builds with
+# `cargo build --locked` and measures target/debug/sagevpc unless BENCH_BIN names a binary.
+# BENCH_REPS (3), BENCH_TF_LARGE_REPS (1), BENCH_LATENCY_MS (0), BENCH_ENDPOINT_PENDING_S (0),
+# BENCH_LATENCY_SUITE=1 (adds bench/run.py's older 50 ms latency suite): see bench/bench.py.
 bench:
-	python3 bench/run.py
+	CARGO="$(CARGO)" python3 bench/bench.py

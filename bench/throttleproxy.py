@@ -43,7 +43,11 @@ Options (each also as an environment variable THROTTLEPROXY_<NAME>):
 Control endpoints (also under /__proxy/ like tests/faultproxy/faultproxy.py):
   GET  /_proxy/stats   JSON: EC2 calls (admitted) by action and by bucket, throttled answers
                        by action, upstream error codes, pass-through counts, bucket config
-                       and current tokens, and the bucket bound of the counted calls
+                       and current tokens, the bucket bound of the counted calls, the
+                       time of the admitted calls by action (`call_ms`, `mutating_call_ms`:
+                       request received to answer sent, injected latency included) and,
+                       for each throttled call, how early it came (`throttled_early_ms`:
+                       ms until its bucket's next token)
   POST /_proxy/reset   zero the counters and refill every bucket (?pending=1 also forgets
                        the endpoints being reported pending)
   POST /_proxy/throttle?on=0|1   switch throttling off/on at run time (cleanup runs)
@@ -370,6 +374,15 @@ def rewrite_pending(xml: bytes, pending_ids) -> tuple[bytes, int]:
 # Proxy
 
 
+def _dist_ms(xs) -> dict:
+    """count, median, 90th percentile and max of durations in s, as ms."""
+    if not xs:
+        return {"n": 0}
+    xs = sorted(xs)
+    return {"n": len(xs), "median": round(xs[len(xs) // 2] * 1000, 1),
+            "p90": round(xs[min(len(xs) - 1, int(len(xs) * 0.9))] * 1000, 1), "max": round(xs[-1] * 1000, 1)}
+
+
 class State:
     def __init__(self, args, config: BucketConfig):
         self.args = args
@@ -393,6 +406,8 @@ class State:
             self.max_attempts: dict[str, int] = {}  # action -> the client's max (amz-sdk-request)
             self.gave_up: dict[str, int] = {}  # throttled on the client's last attempt
             self.rewritten = 0
+            self.durations: dict[str, list] = {}  # admitted EC2 calls: seconds from request to answer
+            self.early_ms: dict[str, list] = {}  # throttled calls: ms until the next token
             self.buckets = {}  # recreated full on first use
             if forget_pending:
                 self.pending = {}
@@ -404,7 +419,15 @@ class State:
             b = self.buckets.get(b_id)
             if b is None:
                 b = self.buckets[b_id] = TokenBucket(*self.config.limits(b_id), now)
-            return self.no_throttle or b.take(now)
+            if self.no_throttle or b.take(now):
+                return True
+            # How early the call came: the time until the bucket's next token.
+            self.early_ms.setdefault(key, []).append(round((1.0 - b.level(now)) / b.refill * 1000, 1))
+            return False
+
+    def record_time(self, action: str, seconds: float):
+        with self.lock:
+            self.durations.setdefault(action, []).append(seconds)
 
     def pending_ids(self) -> set:
         s = self.args.endpoint_pending_s
@@ -433,6 +456,9 @@ class State:
                     "attempts": {a: dict(sorted(c.items(), key=lambda kv: int(kv[0]))) for a, c in self.attempts.items()},
                     "client_max_attempts": dict(self.max_attempts),
                     "gave_up": dict(self.gave_up),
+                    "call_ms": {a: _dist_ms(d) for a, d in sorted(self.durations.items())},
+                    "mutating_call_ms": _dist_ms([x for a, d in self.durations.items() if is_mutating(a) for x in d]),
+                    "throttled_early_ms": {a: sorted(v) for a, v in self.early_ms.items()},
                 },
                 "passthrough": dict(self.passthrough),
                 "passthrough_total": sum(self.passthrough.values()),
@@ -490,6 +516,7 @@ def make_handler(state: State):
             return self.rfile.read(n) if n else b""
 
         def _any(self):
+            t_start = time.monotonic()
             body = self._body()
             c = classify(self.command, self.path, self.headers, body)
             if c["kind"] == "control":
@@ -519,7 +546,8 @@ def make_handler(state: State):
             with state.lock:
                 state.calls[action] = state.calls.get(action, 0) + 1
                 state.calls_by_bucket[key] = state.calls_by_bucket.get(key, 0) + 1
-            return self._forward(body, action)
+            self._forward(body, action)
+            state.record_time(action, time.monotonic() - t_start)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _any
 
