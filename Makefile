@@ -16,8 +16,12 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: demo test build localstack-up localstack-down localstack-install fmt lint bench clean-localstack
 
+# The binary is built together with one small test target: that turns on the
+# dev-dependencies' features (aws-smithy-mocks needs the SDK's test-util), so `make demo`
+# then `make test` compile the AWS SDK once, not twice. `cargo install --path .` builds a
+# binary without them; both behave the same.
 build:
-	$(CARGO) build --locked
+	$(CARGO) build --locked --bins --test cli_no_aws
 
 demo: localstack-up build
 	./target/debug/sagevpc validate plans/studio-vpc.toml
