@@ -256,7 +256,9 @@ fn sorted<L: Live>(list: &mut [L]) {
 }
 
 impl Observed {
-    /// Stable digest of the observed state (order-insensitive), for saved plans.
+    /// Stable digest of the observed state (order-insensitive), for saved plans. Other
+    /// plans' VPCs with the same CIDR only feed a warning: they come and go with other
+    /// plans (concurrent CI jobs), and must not make a saved plan stale.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut o = self.clone();
@@ -278,7 +280,7 @@ impl Observed {
         sorted(vpc_route_tables);
         sorted(vpc_subnets);
         offered.sort();
-        sorted(same_cidr);
+        same_cidr.clear();
         sorted(vpcs);
         sorted(internet_gateways);
         sorted(subnets);
@@ -298,5 +300,28 @@ impl Observed {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_plans_vpc_with_the_same_cidr_does_not_make_a_saved_plan_stale() {
+        let empty = Observed::default();
+        let mut other = empty.clone();
+        other.same_cidr.push(ObservedVpc {
+            id: "vpc-0other".into(),
+            cidr: "10.20.0.0/16".into(),
+            cidrs: Vec::new(),
+            dns_support: true,
+            dns_hostnames: true,
+            tags: Tags::new(),
+        });
+        assert_eq!(empty.fingerprint(), other.fingerprint());
+        let mut owned = empty.clone();
+        owned.vpcs.push(other.same_cidr[0].clone());
+        assert_ne!(empty.fingerprint(), owned.fingerprint());
     }
 }

@@ -244,14 +244,18 @@ pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
-/// `run`, asserting the exit code; the whole output is in the panic message.
+/// `run`, asserting the exit code; stderr and the end of stdout are in the panic message.
 pub fn run_expect(code: i32, args: &[&str]) -> (String, String) {
     let (c, out, err) = run(args);
+    // stderr first (CI logs keep the head of a long message), stdout's tail after it.
+    let tail: Vec<&str> = out.lines().rev().take(60).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
     assert_eq!(
         c,
         code,
-        "`sagevpc {}` exited {c}, expected {code}\n--- stdout\n{out}\n--- stderr\n{err}",
-        args.join(" ")
+        "`sagevpc {}` exited {c}, expected {code}\n--- stderr\n{err}\n--- stdout (last 60 lines)\n{}",
+        args.join(" "),
+        tail.join("\n")
     );
     (out, err)
 }
