@@ -123,6 +123,12 @@ pub enum Peer {
     Group(String),
     ForeignGroup(String),
     Cidr(IpNet),
+    /// A managed prefix list: by id (`pl-...`) as AWS has it, or in a plan by the name
+    /// of the gateway service it stands for (`com.amazonaws.us-east-1.s3`), resolved to
+    /// the id at plan time.
+    PrefixList(String),
+    /// The plan's VPC's CIDR (an adopted VPC's is known only at plan time).
+    VpcCidr,
 }
 
 impl fmt::Display for Peer {
@@ -132,6 +138,8 @@ impl fmt::Display for Peer {
             Peer::Group(k) => f.write_str(k),
             Peer::ForeignGroup(id) => f.write_str(id),
             Peer::Cidr(n) => write!(f, "{n}"),
+            Peer::PrefixList(p) => f.write_str(p),
+            Peer::VpcCidr => f.write_str("vpc-cidr"),
         }
     }
 }
@@ -215,6 +223,7 @@ pub mod rules_serde {
                 ports: r.ports,
                 peer: match &r.peer {
                     Peer::Cidr(n) => n.to_string(),
+                    Peer::PrefixList(p) => format!("prefix-list:{p}"),
                     other => format!("group:{other}"),
                 },
             })
@@ -226,9 +235,12 @@ pub mod rules_serde {
         let v = Vec::<R>::deserialize(d)?;
         v.into_iter()
             .map(|r| {
-                let peer = match r.peer.strip_prefix("group:") {
-                    Some(g) => Peer::ForeignGroup(g.to_string()),
-                    None => Peer::Cidr(r.peer.parse().map_err(serde::de::Error::custom)?),
+                let peer = if let Some(g) = r.peer.strip_prefix("group:") {
+                    Peer::ForeignGroup(g.to_string())
+                } else if let Some(p) = r.peer.strip_prefix("prefix-list:") {
+                    Peer::PrefixList(p.to_string())
+                } else {
+                    Peer::Cidr(r.peer.parse().map_err(serde::de::Error::custom)?)
                 };
                 Ok(Rule {
                     direction: r.direction,

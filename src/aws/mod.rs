@@ -9,8 +9,11 @@
 
 pub mod ec2;
 mod error;
+mod iam;
+pub mod leftovers;
 pub mod pacing;
 mod sagemaker;
+mod user_profile;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -206,6 +209,8 @@ pub struct Aws {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) ec2_lock: aws_sdk_ec2::Client,
     pub(crate) sagemaker: aws_sdk_sagemaker::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) efs: aws_sdk_efs::Client,
     pub calls: CallCounter,
     pub fence: Fence,
     pub limits: Limits,
@@ -261,10 +266,26 @@ impl Aws {
         if let Some(u) = endpoint_for(endpoint_url, "SAGEMAKER") {
             sm = sm.endpoint_url(u);
         }
+        let mut iam = aws_sdk_iam::config::Builder::from(config)
+            .interceptor(CountCalls(calls.clone()))
+            .interceptor(LogCalls)
+            .interceptor(FenceCalls(fence.clone()));
+        if let Some(u) = endpoint_for(endpoint_url, "IAM") {
+            iam = iam.endpoint_url(u);
+        }
+        let mut efs = aws_sdk_efs::config::Builder::from(config)
+            .interceptor(CountCalls(calls.clone()))
+            .interceptor(LogCalls)
+            .interceptor(FenceCalls(fence.clone()));
+        if let Some(u) = endpoint_for(endpoint_url, "EFS") {
+            efs = efs.endpoint_url(u);
+        }
         Aws {
             ec2: aws_sdk_ec2::Client::from_conf(ec2_conf),
             ec2_lock: aws_sdk_ec2::Client::from_conf(lock_conf),
             sagemaker: aws_sdk_sagemaker::Client::from_conf(sm.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            efs: aws_sdk_efs::Client::from_conf(efs.build()),
             calls,
             fence,
             limits: Limits::default(),
@@ -273,7 +294,8 @@ impl Aws {
     }
 
     /// Wrap pre-built clients (tests with aws-smithy-mocks): EC2 fenced like `new`, and
-    /// used for the lock's calls too.
+    /// used for the lock's calls too. IAM and EFS get clients that reach nothing (see
+    /// [`Aws::with_iam`], [`Aws::with_efs`]).
     pub fn from_clients(ec2: aws_sdk_ec2::Client, sagemaker: aws_sdk_sagemaker::Client) -> Aws {
         let fence = Fence::default();
         let fenced = ec2
@@ -285,11 +307,38 @@ impl Aws {
             ec2: aws_sdk_ec2::Client::from_conf(fenced),
             ec2_lock: ec2,
             sagemaker,
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::Config::builder()
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .endpoint_url("http://127.0.0.1:9")
+                    .build(),
+            ),
+            efs: aws_sdk_efs::Client::from_conf(
+                aws_sdk_efs::Config::builder()
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .region(aws_types::region::Region::new("us-east-1"))
+                    .endpoint_url("http://127.0.0.1:9")
+                    .build(),
+            ),
             calls: CallCounter::default(),
             fence,
             limits: Limits::default(),
             pacer: Arc::default(),
         }
+    }
+}
+
+impl Aws {
+    /// Use this IAM client (tests with aws-smithy-mocks).
+    pub fn with_iam(mut self, iam: aws_sdk_iam::Client) -> Aws {
+        self.iam = iam;
+        self
+    }
+
+    /// Use this EFS client (tests with aws-smithy-mocks).
+    pub fn with_efs(mut self, efs: aws_sdk_efs::Client) -> Aws {
+        self.efs = efs;
+        self
     }
 }
 

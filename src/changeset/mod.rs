@@ -300,9 +300,12 @@ impl Changeset {
     /// changes nothing. One line per blocked resource.
     pub fn studio_domain_conflicts(&self, domains: &[StudioDomain]) -> Vec<String> {
         let mut out = Vec::new();
+        // A domain the changeset deletes first is no conflict.
+        let deleted: Vec<&str> = self.nodes.iter().flat_map(|n| n.op.deletes()).collect();
         for (n, what) in self.network_deletes() {
             let users: Vec<&StudioDomain> = domains
                 .iter()
+                .filter(|d| !deleted.contains(&d.id.as_str()))
                 .filter(|d| match n.address.kind {
                     Kind::Subnet => d.subnet_ids.iter().any(|s| s == what),
                     Kind::SecurityGroup => d.security_group_ids.iter().any(|g| g == what),
@@ -338,5 +341,7 @@ impl std::ops::Add for Pair {
     }
 }
 
+#[cfg(test)]
+mod studio_tests;
 #[cfg(test)]
 mod tests;

@@ -55,11 +55,47 @@ fn line(r: &Resident, parent: Option<&Resident>) -> String {
     }
 }
 
+/// Whether SageMaker made `r` for a domain whose id (or EFS volume id) is in `marks`:
+/// its NFS groups are named after the domain, its interfaces' descriptions name the
+/// domain or the volume.
+fn left_by(r: &Resident, marks: &[String]) -> bool {
+    marks.iter().any(|m| {
+        crate::aws::leftovers::nfs_group_names(m).contains(&r.note)
+            || (r.kind == ResidentKind::NetworkInterface && r.note.contains(m.as_str()))
+    })
+}
+
 impl Changeset {
+    /// The ids of the Studio domains the changeset deletes, and of their EFS volumes.
+    fn deleted_domain_marks(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                crate::resources::Op::StudioDomain(
+                    crate::resources::studio_domain::Op::Delete(d),
+                ) => Some(std::iter::once(d.domain.clone()).chain(d.home_efs.clone())),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// The residents of the VPC that the plan does not own and that stand in the way of
     /// its deletes. `residents`: what `Aws::vpc_residents` read.
     pub fn blocked_by(&self, plan: &str, residents: &[Resident]) -> Blockers {
-        let ours = |r: &Resident| owned_key(&r.tags, plan).is_some();
+        let marks = self.deleted_domain_marks();
+        let nfs: BTreeSet<&str> = residents
+            .iter()
+            .filter(|r| r.kind == ResidentKind::SecurityGroup && left_by(r, &marks))
+            .map(|r| r.id.as_str())
+            .collect();
+        // What a domain the changeset deletes leaves is removed with it: its NFS groups,
+        // its EFS mount targets' and its apps' interfaces.
+        let ours = |r: &Resident| {
+            owned_key(&r.tags, plan).is_some()
+                || left_by(r, &marks)
+                || r.groups.iter().any(|g| nfs.contains(g.as_str()))
+        };
         // A network interface belongs to its endpoint or NAT gateway, which is named
         // instead (the plan's own ones go with them).
         let mut parent: BTreeMap<&str, &Resident> = BTreeMap::new();

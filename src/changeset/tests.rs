@@ -18,7 +18,7 @@ use crate::resources::{
 
 const STUDIO: &str = include_str!("../../plans/studio-vpc.toml");
 
-fn plan_from(text: &str) -> Plan {
+pub(super) fn plan_from(text: &str) -> Plan {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/test.toml");
     validate_source(&path, text).unwrap_or_else(|e| panic!("invalid test plan:\n{e}"))
 }
@@ -27,11 +27,11 @@ fn studio(name: &str) -> Plan {
     plan_from(&STUDIO.replace("name = \"ml-platform\"", &format!("name = \"{name}\"")))
 }
 
-fn quiet() -> Progress {
+pub(super) fn quiet() -> Progress {
     Progress::to(Box::new(std::io::sink()))
 }
 
-async fn converge(cloud: &Arc<FakeCloud>, plan: &Plan) -> Changeset {
+pub(super) async fn converge(cloud: &Arc<FakeCloud>, plan: &Plan) -> Changeset {
     let cs = diff(plan, &cloud.observe(plan)).expect("diff");
     cs.check_graph().expect("valid graph");
     let report = execute(&cs, cloud.clone(), &ExecOptions::default(), &quiet()).await;
@@ -44,7 +44,7 @@ async fn converge(cloud: &Arc<FakeCloud>, plan: &Plan) -> Changeset {
     cs
 }
 
-fn assert_replan_empty(cloud: &FakeCloud, plan: &Plan) {
+pub(super) fn assert_replan_empty(cloud: &FakeCloud, plan: &Plan) {
     let again = diff(plan, &cloud.observe(plan)).expect("re-diff");
     assert!(
         again.is_empty(),
@@ -54,7 +54,7 @@ fn assert_replan_empty(cloud: &FakeCloud, plan: &Plan) {
     assert!(again.changes.iter().all(|c| c.action == Action::NoOp));
 }
 
-fn actions(cs: &Changeset) -> Vec<(String, Action)> {
+pub(super) fn actions(cs: &Changeset) -> Vec<(String, Action)> {
     cs.changes
         .iter()
         .filter(|c| c.action != Action::NoOp)

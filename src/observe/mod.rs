@@ -12,15 +12,19 @@ use serde::{Deserialize, Serialize};
 use crate::aws::AwsError;
 use crate::model::{Address, Kind, TAG_KEY, TAG_PLAN};
 use crate::plan::{Plan, Ref, VpcSpec};
-use crate::resources::{endpoint, internet_gateway, route_table, security_group, subnet, vpc};
+use crate::resources::{endpoint, iam_role, internet_gateway, route_table, security_group};
+use crate::resources::{studio_domain, subnet, user_profile, vpc};
 use crate::resources::{Cloud, Live};
 
 pub use crate::resources::endpoint::{EndpointType, ObservedEndpoint, ServiceInfo};
+pub use crate::resources::iam_role::ObservedRole;
 pub use crate::resources::internet_gateway::ObservedInternetGateway;
 pub use crate::resources::route_table::{ObservedRoute, ObservedRouteTable};
 pub use crate::resources::route_table_association::ObservedAssociation;
 pub use crate::resources::security_group::ObservedSecurityGroup;
+pub use crate::resources::studio_domain::ObservedDomain;
 pub use crate::resources::subnet::ObservedSubnet;
+pub use crate::resources::user_profile::ObservedUserProfile;
 pub use crate::resources::vpc::ObservedVpc;
 
 pub type Tags = BTreeMap<String, String>;
@@ -56,6 +60,21 @@ pub struct Observed {
     /// there (a new one may not overlap any of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpc_subnets: Vec<ObservedSubnet>,
+    /// Managed prefix lists (service name -> id) the plan's rules name by service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prefix_lists: BTreeMap<String, String>,
+    /// The plan's execution role (found by its name, owned by tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<ObservedRole>,
+    /// A role with the name the plan would give its own, not tagged as the plan's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_roles: Vec<ObservedRole>,
+    /// The plan's Studio domains (by tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<ObservedDomain>,
+    /// The user profiles of the plan's domains (by tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_profiles: Vec<ObservedUserProfile>,
     /// VPCs of sagevpc plans with the CIDR of a VPC this plan is about to create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_cidr: Vec<ObservedVpc>,
@@ -129,7 +148,8 @@ fn references(plan: &Plan) -> (Vec<String>, Vec<String>) {
 pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError> {
     let name = plan.name.as_str();
     let (subnet_ids, names) = references(plan);
-    let (vpcs, igws, subnets, rts, sgs, eps, referenced, services) = tokio::join!(
+    let lists = prefix_list_names(plan);
+    let (vpcs, igws, subnets, rts, sgs, eps, referenced, services, prefix_lists) = tokio::join!(
         async {
             match &plan.vpc {
                 VpcSpec::Adopted { id, .. } => Ok(vpc::Api::describe_vpc_by_id(c, id)
@@ -158,6 +178,13 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
                 endpoint::Api::describe_endpoint_services(c, &names).await
             }
         },
+        async {
+            if lists.is_empty() {
+                Ok(Vec::new())
+            } else {
+                security_group::Api::describe_prefix_lists(c, &lists).await
+            }
+        },
     );
     let mut obs = Observed {
         vpcs: vpcs?,
@@ -173,6 +200,11 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         same_cidr: Vec::new(),
         vpc_route_tables: Vec::new(),
         vpc_subnets: Vec::new(),
+        prefix_lists: prefix_lists?.into_iter().collect(),
+        roles: Vec::new(),
+        foreign_roles: Vec::new(),
+        domains: Vec::new(),
+        user_profiles: Vec::new(),
     };
     // AWS refuses the whole call when one name is unknown: then every service of the
     // region is read, which answers for the names it has and suggests the one meant.
@@ -189,6 +221,7 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
             .filter(|s| names.contains(&s.service_name))
             .collect();
     }
+    read_studio(c, plan, &mut obs).await?;
     let Some(home) = obs.vpc_of(plan).map(|v| v.id.clone()) else {
         if let VpcSpec::Owned { cidr } = &plan.vpc {
             obs.same_cidr = vpc::Api::describe_plan_vpcs_with_cidr(c, &cidr.to_string()).await?;
@@ -235,6 +268,56 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
     Ok(obs)
 }
 
+/// Whether Studio's resources may exist: the plan has `[studio]`, or it still owns the
+/// domain's group (a plan whose `[studio]` was removed, until its domain is gone).
+/// Otherwise no IAM or SageMaker call is made.
+fn studio_in_play(plan: &Plan, obs: &Observed) -> bool {
+    let key = Address::new(Kind::SecurityGroup, crate::plan::validate::DOMAIN_GROUP).to_string();
+    plan.studio.is_some()
+        || obs
+            .security_groups
+            .iter()
+            .any(|g| owned_key(&g.tags, &plan.name) == Some(key.as_str()))
+}
+
+/// The execution role (by its name), the plan's domains and their user profiles.
+async fn read_studio<C: Cloud>(c: &C, plan: &Plan, obs: &mut Observed) -> Result<(), AwsError> {
+    if !studio_in_play(plan, obs) {
+        return Ok(());
+    }
+    let role = iam_role::role_name(&plan.name);
+    let (role, domains) = tokio::join!(
+        iam_role::Api::get_role(c, &role),
+        studio_domain::Api::describe_domains_by_plan(c, &plan.name),
+    );
+    match role? {
+        Some(r) if owned_key(&r.tags, &plan.name).is_some() => obs.roles.push(r),
+        Some(r) => obs.foreign_roles.push(r),
+        None => {}
+    }
+    obs.domains = domains?;
+    let ids: Vec<String> = obs.domains.iter().map(|d| d.id.clone()).collect();
+    if !ids.is_empty() {
+        obs.user_profiles =
+            user_profile::Api::describe_user_profiles_by_plan(c, &plan.name, &ids).await?;
+    }
+    Ok(())
+}
+
+/// The prefix lists the plan's rules name by service (S3 for Studio's groups).
+fn prefix_list_names(plan: &Plan) -> Vec<String> {
+    let names: BTreeSet<String> = plan
+        .security_groups
+        .values()
+        .flat_map(|g| &g.rules)
+        .filter_map(|r| match &r.peer {
+            crate::model::Peer::PrefixList(n) if !n.starts_with("pl-") => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    names.into_iter().collect()
+}
+
 /// Whether the plan has a subnet that is not there yet as it is planned (by its key,
 /// CIDR and zone): then the VPC's other subnets are read, to refuse an overlap offline.
 fn creates_a_subnet(plan: &Plan, owned: &[ObservedSubnet]) -> bool {
@@ -276,7 +359,16 @@ impl Observed {
             same_cidr,
             vpc_route_tables,
             vpc_subnets,
+            prefix_lists: _,
+            roles,
+            foreign_roles,
+            domains,
+            user_profiles,
         } = &mut o;
+        sorted(roles);
+        sorted(foreign_roles);
+        sorted(domains);
+        sorted(user_profiles);
         sorted(vpc_route_tables);
         sorted(vpc_subnets);
         offered.sort();

@@ -29,7 +29,33 @@ pub struct RawPlan {
     /// EC2 request buckets AWS raised for the account: `Action = "CAP/REFILL"`.
     #[serde(default)]
     pub request_limits: BTreeMap<S<String>, S<String>>,
+    /// A SageMaker Studio domain in VpcOnly mode, with its execution role and users.
+    pub studio: Option<S<RawStudio>>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStudio {
+    pub domain_name: S<String>,
+    /// `iam` (default) or `sso`.
+    pub auth_mode: Option<S<String>>,
+    /// Plan subnet keys or `subnet-...` ids.
+    pub subnets: S<Vec<S<String>>>,
+    /// `create` (default) or an existing role's ARN.
+    pub execution_role: Option<S<String>>,
+    /// Managed policies attached to the role sagevpc creates.
+    pub managed_policies: Option<S<Vec<S<String>>>>,
+    /// IP addresses each user's apps take (2-4), for the capacity check.
+    pub ips_per_user: Option<S<i64>>,
+    /// SageMaker Projects (needs the servicecatalog endpoint).
+    pub projects: Option<S<bool>>,
+    #[serde(default)]
+    pub user_profiles: BTreeMap<S<String>, S<RawUserProfile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserProfile {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

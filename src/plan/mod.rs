@@ -4,7 +4,7 @@
 pub mod file;
 pub mod policy;
 pub mod services;
-mod validate;
+pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -36,6 +36,62 @@ pub struct Plan {
     /// The files the plan names (policy documents) as read, by the path it names them
     /// with: a saved plan carries them.
     pub files: BTreeMap<String, String>,
+    /// A SageMaker Studio domain (VpcOnly) with its role and users (`[studio]`).
+    pub studio: Option<StudioSpec>,
+}
+
+/// `[studio]`: a VpcOnly Studio domain in the plan's network. Its security groups (the
+/// domain's, one per user, and the shared client group when the endpoints' group
+/// would pass its rules quota) are ordinary plan groups, added by validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudioSpec {
+    pub domain_name: String,
+    pub auth_mode: AuthMode,
+    /// In the order written (SageMaker keeps it).
+    pub subnets: Vec<Ref>,
+    pub execution_role: RoleChoice,
+    /// Attached to the role sagevpc creates (unused with an existing role).
+    pub managed_policies: Vec<String>,
+    pub ips_per_user: u32,
+    pub projects: bool,
+    /// By profile name.
+    pub user_profiles: BTreeMap<String, UserProfileSpec>,
+    /// The plan group every app of the domain carries (`studio`), and the shared
+    /// client group when the endpoints admit one group instead of one per user.
+    pub domain_groups: Vec<String>,
+    /// Whether the endpoints admit 443 from one shared client group (the per-user
+    /// rules would pass the 60 inbound rules of a group).
+    pub shared_client_group: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    Iam,
+    Sso,
+}
+
+impl AuthMode {
+    /// SageMaker's value.
+    pub fn as_aws(self) -> &'static str {
+        match self {
+            AuthMode::Iam => "IAM",
+            AuthMode::Sso => "SSO",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleChoice {
+    /// sagevpc creates and owns the role (`iam_role.execution`).
+    Create,
+    /// An existing role, by ARN: used, never modified.
+    Existing(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserProfileSpec {
+    /// Plan groups the user's apps carry: its own first.
+    pub security_groups: Vec<String>,
 }
 
 /// How the VPC reaches the internet (`[egress]`). Private subnets never route to it.

@@ -33,14 +33,17 @@ mod list;
 
 pub mod endpoint;
 pub mod gateway_endpoint;
+pub mod iam_role;
 pub mod interface_endpoint;
 pub mod internet_gateway;
 pub mod route_table;
 pub mod route_table_association;
 pub mod security_group;
 pub mod security_group_rule;
+pub mod studio_domain;
 pub mod subnet;
 pub mod tags;
+pub mod user_profile;
 pub mod vpc;
 
 kinds! {
@@ -53,6 +56,9 @@ kinds! {
     SecurityGroupRule => security_group_rule::SecurityGroupRule,
     GatewayEndpoint => gateway_endpoint::GatewayEndpoint,
     InterfaceEndpoint => interface_endpoint::InterfaceEndpoint,
+    IamRole => iam_role::IamRole,
+    StudioDomain => studio_domain::StudioDomain,
+    UserProfile => user_profile::UserProfile,
 }
 
 /// How a kind's tags are changed after creation (they are always set at creation).
@@ -61,6 +67,10 @@ kinds! {
 pub enum Tagging {
     /// EC2's `CreateTags` / `DeleteTags` on the resource id.
     Ec2,
+    /// IAM's `TagRole` / `UntagRole` (the resource is the role's ARN).
+    Iam,
+    /// SageMaker's `AddTags` / `DeleteTags` (the resource is an ARN).
+    SageMaker,
     /// Not a taggable resource (rules, associations).
     None,
 }

@@ -100,6 +100,9 @@ pub trait Api: Send + Sync {
     ) -> impl Call<String>;
     /// Retries `DependencyViolation` for a bounded time; a group already gone is done.
     fn delete_security_group(&self, id: &str) -> impl Call<()>;
+    /// The AWS-managed prefix lists with these names (a gateway service's, e.g.
+    /// `com.amazonaws.us-east-1.s3`): (name, id).
+    fn describe_prefix_lists(&self, names: &[String]) -> impl Call<Vec<(String, String)>>;
 }
 
 pub struct SecurityGroup;

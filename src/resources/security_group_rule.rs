@@ -23,6 +23,8 @@ pub struct RuleOp {
     pub ports: (Option<i32>, Option<i32>),
     pub cidr: Option<String>,
     pub group: Option<IdRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list: Option<String>,
 }
 
 /// A rule whose group peer is resolved to an id.
@@ -32,6 +34,7 @@ pub struct AwsRule {
     pub ports: (Option<i32>, Option<i32>),
     pub cidr: Option<String>,
     pub group_id: Option<String>,
+    pub prefix_list_id: Option<String>,
 }
 
 /// One call per group and direction carrying all of its rules.
@@ -130,6 +133,10 @@ impl ResourceKind for SecurityGroupRule {
         Vec::new()
     }
 
+    fn check(cx: &mut Cx) {
+        unresolved(cx);
+    }
+
     fn reconcile(cx: &mut Cx, _live: &Matched<Never>) {
         let key_of = group_keys(cx);
         let plan = cx.plan;
@@ -209,8 +216,18 @@ fn rule_op(
 ) -> RuleOp {
     let (f, t) = r.aws_ports();
     let planned = |k: &str| cx.reference(&Address::new(Kind::SecurityGroup, k));
+    if let Peer::PrefixList(id) = &r.peer {
+        return RuleOp {
+            protocol: r.protocol,
+            ports: (f, t),
+            cidr: None,
+            group: None,
+            prefix_list: Some(id.clone()),
+        };
+    }
     let (cidr, group) = match (&r.peer, observed) {
         (Peer::Cidr(n), _) => (Some(n.to_string()), None),
+        (Peer::PrefixList(_) | Peer::VpcCidr, _) => (None, None),
         (Peer::SelfGroup, Some((own_id, _))) => (None, Some(IdRef::Id(own_id.to_string()))),
         (Peer::SelfGroup, None) => (None, Some(own.clone())),
         (Peer::Group(k), Some((_, ids))) => match ids.get(k) {
@@ -225,6 +242,44 @@ fn rule_op(
         ports: (f, t),
         cidr,
         group,
+        prefix_list: None,
+    }
+}
+
+/// A planned rule in AWS's terms: a prefix list named by its service becomes its id,
+/// the VPC's CIDR the CIDR (both read at plan time; `check` says when one is missing).
+fn planned(cx: &Cx, r: &Rule) -> Rule {
+    let peer = match &r.peer {
+        Peer::PrefixList(name) if !name.starts_with("pl-") => match cx.obs.prefix_lists.get(name) {
+            Some(id) => Peer::PrefixList(id.clone()),
+            None => r.peer.clone(),
+        },
+        Peer::VpcCidr => match cx.obs.vpc_of(cx.plan).and_then(|v| v.cidr.parse().ok()) {
+            Some(c) => Peer::Cidr(c),
+            None => r.peer.clone(),
+        },
+        other => other.clone(),
+    };
+    Rule { peer, ..r.clone() }
+}
+
+/// Prefix lists the plan's rules name by service that the region does not have.
+fn unresolved(cx: &mut Cx) {
+    let mut missing = BTreeSet::new();
+    for (key, g) in &cx.plan.security_groups {
+        for r in &g.rules {
+            if let Peer::PrefixList(name) = &r.peer {
+                if !name.starts_with("pl-") && !cx.obs.prefix_lists.contains_key(name) {
+                    missing.insert((key.clone(), name.clone()));
+                }
+            }
+        }
+    }
+    for (key, name) in missing {
+        cx.problems.push(format!(
+            "security_groups.{key}: no managed prefix list for {name} in {} (DescribeManagedPrefixLists found none), so the rule that lets the group reach it cannot be written",
+            cx.plan.region
+        ));
     }
 }
 
@@ -232,7 +287,11 @@ fn rule_op(
 /// not have.
 fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
     let plan = cx.plan;
-    let spec = &plan.security_groups[key];
+    let wanted: BTreeSet<Rule> = plan.security_groups[key]
+        .rules
+        .iter()
+        .map(|r| planned(cx, r))
+        .collect();
     let gaddr = Address::new(Kind::SecurityGroup, key);
     let gref = cx.reference(&gaddr).expect("groups run first");
     let is_new = cx.is_fresh(&gaddr);
@@ -260,7 +319,7 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
                 .collect()
         })
         .unwrap_or_default();
-    for r in old_rules.difference(&spec.rules) {
+    for r in old_rules.difference(&wanted) {
         let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
         let why = format!("goes with the group it belongs to ({gaddr} is replaced)");
         cx.record(record(
@@ -272,10 +331,10 @@ fn plan_rules(cx: &mut Cx, key: &str, key_of: &BTreeMap<String, String>) {
         ));
     }
     let mut calls = Calls::default();
-    for r in spec.rules.union(&observed) {
+    for r in wanted.union(&observed) {
         let addr = Address::new(Kind::SecurityGroupRule, format!("{key}.{}", r.key()));
         let attrs = rule_attrs(key, r);
-        match (spec.rules.contains(r), observed.contains(r)) {
+        match (wanted.contains(r), observed.contains(r)) {
             // The default egress of a new group is created by AWS with it.
             (true, true) if is_new => {}
             (true, true) => cx.record(record(addr, Action::NoOp, vec![], None, None)),
@@ -437,6 +496,7 @@ fn retire_doomed_groups(cx: &mut Cx) {
                         ports: (f, t),
                         cidr: None,
                         group: Some(IdRef::Id(id.clone())),
+                        prefix_list: None,
                     };
                     calls.add(false, r.direction, addr, rule);
                 }
@@ -469,6 +529,7 @@ impl<C: Api + ?Sized + Sync> Perform<C> for SecurityGroupRule {
                     ports: r.ports,
                     cidr: r.cidr.clone(),
                     group_id: r.group.as_ref().map(id_of).transpose()?.map(str::to_string),
+                    prefix_list_id: r.prefix_list.clone(),
                 })
             })
             .collect::<Result<_, NodeFailure>>()?;

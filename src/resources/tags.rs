@@ -21,7 +21,11 @@ impl KindOp for SetTags {
         vec![&mut self.resource]
     }
     fn api_name(&self) -> &'static str {
-        "CreateTags"
+        match self.tagging {
+            Tagging::Iam => "TagRole",
+            Tagging::SageMaker => "AddTags",
+            Tagging::Ec2 | Tagging::None => "CreateTags",
+        }
     }
     fn target(&self) -> Option<&str> {
         self.resource.id()
@@ -32,6 +36,12 @@ impl KindOp for SetTags {
 pub trait Api: Send + Sync {
     fn create_tags(&self, id: &str, tags: &Tags) -> impl Call<()>;
     fn delete_tags(&self, id: &str, keys: &[String]) -> impl Call<()>;
+    /// IAM: `role` is the role's ARN.
+    fn tag_role(&self, role: &str, tags: &Tags) -> impl Call<()>;
+    fn untag_role(&self, role: &str, keys: &[String]) -> impl Call<()>;
+    /// SageMaker: `arn` is a domain's or a user profile's ARN.
+    fn add_sagemaker_tags(&self, arn: &str, tags: &Tags) -> impl Call<()>;
+    fn delete_sagemaker_tags(&self, arn: &str, keys: &[String]) -> impl Call<()>;
 }
 
 pub async fn perform<C: Api + ?Sized>(c: &C, op: SetTags) -> Result<Option<String>, NodeFailure> {
@@ -43,6 +53,24 @@ pub async fn perform<C: Api + ?Sized>(c: &C, op: SetTags) -> Result<Option<Strin
             }
             if !op.remove.is_empty() {
                 c.delete_tags(id, &op.remove).await?;
+            }
+            Ok(None)
+        }
+        Tagging::Iam => {
+            if !op.set.is_empty() {
+                c.tag_role(id, &op.set).await?;
+            }
+            if !op.remove.is_empty() {
+                c.untag_role(id, &op.remove).await?;
+            }
+            Ok(None)
+        }
+        Tagging::SageMaker => {
+            if !op.set.is_empty() {
+                c.add_sagemaker_tags(id, &op.set).await?;
+            }
+            if !op.remove.is_empty() {
+                c.delete_sagemaker_tags(id, &op.remove).await?;
             }
             Ok(None)
         }

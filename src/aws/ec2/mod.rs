@@ -53,7 +53,7 @@ impl Aws {
         self.limits.not_found_window
     }
 
-    fn dependency_window(&self) -> std::time::Duration {
+    pub(crate) fn dependency_window(&self) -> std::time::Duration {
         self.limits.dependency_window
     }
 }

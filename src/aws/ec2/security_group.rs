@@ -1,6 +1,8 @@
 //! Security groups and their rules.
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair,
+};
 
 use super::{plan_filter, tag_spec, tags_of};
 use crate::aws::{op_name, pages, retry_dependency, retry_not_found, send, Aws, AwsError};
@@ -32,7 +34,12 @@ fn rules_of(direction: Direction, perms: &[IpPermission]) -> Vec<Rule> {
             .iter()
             .filter_map(|g| g.group_id())
             .map(|id| Peer::ForeignGroup(id.to_string()));
-        out.extend(cidrs.chain(groups).map(|peer| Rule {
+        let lists = p
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|l| l.prefix_list_id())
+            .map(|id| Peer::PrefixList(id.to_string()));
+        out.extend(cidrs.chain(groups).chain(lists).map(|peer| Rule {
             direction,
             protocol,
             ports,
@@ -69,6 +76,9 @@ fn permission(rule: &AwsRule) -> IpPermission {
     }
     if let Some(g) = &rule.group_id {
         b = b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build());
+    }
+    if let Some(p) = &rule.prefix_list_id {
+        b = b.prefix_list_ids(PrefixListId::builder().prefix_list_id(p).build());
     }
     b.build()
 }
@@ -118,6 +128,31 @@ impl security_group::Api for Aws {
             send!(self.ec2.delete_security_group().group_id(id)).map(|_| ())
         })
         .await
+    }
+
+    async fn describe_prefix_lists(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let f = aws_sdk_ec2::types::Filter::builder()
+            .name("prefix-list-name")
+            .set_values(Some(names.to_vec()))
+            .build();
+        let pages = pages!(self
+            .ec2
+            .describe_managed_prefix_lists()
+            .filters(f)
+            .into_paginator())?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.prefix_lists())
+            .filter_map(|l| {
+                Some((
+                    l.prefix_list_name()?.to_string(),
+                    l.prefix_list_id()?.to_string(),
+                ))
+            })
+            .collect())
     }
 }
 

@@ -23,4 +23,20 @@ impl Api for Aws {
         let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
         send!(self.ec2.delete_tags().resources(id).set_tags(Some(tags))).map(|_| ())
     }
+
+    async fn tag_role(&self, role: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.iam_tag_role(role, tags).await
+    }
+
+    async fn untag_role(&self, role: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.iam_untag_role(role, keys).await
+    }
+
+    async fn add_sagemaker_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.sagemaker_add_tags(arn, tags).await
+    }
+
+    async fn delete_sagemaker_tags(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.sagemaker_delete_tags(arn, keys).await
+    }
 }

@@ -9,6 +9,7 @@
 mod endpoint;
 mod network;
 mod security_group;
+mod studio;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,8 +20,9 @@ use super::{Backend, NodeFailure, Run, Slot};
 use crate::aws::AwsError;
 use crate::changeset::Op;
 use crate::observe::{
-    Observed, ObservedEndpoint, ObservedInternetGateway, ObservedRouteTable, ObservedSecurityGroup,
-    ObservedSubnet, ObservedVpc, Tags,
+    Observed, ObservedDomain, ObservedEndpoint, ObservedInternetGateway, ObservedRole,
+    ObservedRouteTable, ObservedSecurityGroup, ObservedSubnet, ObservedUserProfile, ObservedVpc,
+    Tags,
 };
 use crate::plan::Plan;
 use crate::resources::Guard;
@@ -34,6 +36,9 @@ pub struct World {
     pub route_tables: Vec<ObservedRouteTable>,
     pub security_groups: Vec<ObservedSecurityGroup>,
     pub endpoints: Vec<ObservedEndpoint>,
+    pub roles: Vec<ObservedRole>,
+    pub domains: Vec<ObservedDomain>,
+    pub user_profiles: Vec<ObservedUserProfile>,
 }
 
 pub struct FakeCloud {

@@ -256,11 +256,14 @@ impl subnet::Api for FakeCloud {
         if w.endpoints
             .iter()
             .any(|e| e.subnet_ids.iter().any(|s| s == id))
+            || w.domains
+                .iter()
+                .any(|d| d.subnet_ids.iter().any(|s| s == id))
         {
             return Err(err(
                 "DeleteSubnet",
                 "DependencyViolation",
-                format!("{id} has endpoint interfaces"),
+                format!("{id} has endpoint or Studio interfaces"),
             ));
         }
         for r in &mut w.route_tables {
@@ -389,11 +392,36 @@ impl tags::Api for FakeCloud {
         }
         Ok(())
     }
+
+    async fn tag_role(&self, role: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.create_tags(role, tags).await
+    }
+
+    async fn untag_role(&self, role: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.delete_tags(role, keys).await
+    }
+
+    async fn add_sagemaker_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.create_tags(arn, tags).await
+    }
+
+    async fn delete_sagemaker_tags(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.delete_tags(arn, keys).await
+    }
 }
 
 impl super::World {
     fn tags_of(&mut self, id: &str) -> Option<&mut Tags> {
         let w = self;
+        if let Some(x) = w.roles.iter_mut().find(|x| x.id == id) {
+            return Some(&mut x.tags);
+        }
+        if let Some(x) = w.domains.iter_mut().find(|x| x.arn == id) {
+            return Some(&mut x.tags);
+        }
+        if let Some(x) = w.user_profiles.iter_mut().find(|x| x.arn == id) {
+            return Some(&mut x.tags);
+        }
         if let Some(x) = w.vpcs.iter_mut().find(|x| x.id == id) {
             return Some(&mut x.tags);
         }

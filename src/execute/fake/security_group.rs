@@ -8,10 +8,11 @@ use crate::resources::security_group;
 use crate::resources::security_group_rule::{self, AwsRule};
 
 fn to_rule(direction: Direction, r: &AwsRule) -> Rule {
-    let peer = match (&r.cidr, &r.group_id) {
-        (Some(c), _) => Peer::Cidr(c.parse().expect("valid cidr in changeset")),
-        (None, Some(g)) => Peer::ForeignGroup(g.clone()),
-        (None, None) => unreachable!("a rule has a peer"),
+    let peer = match (&r.cidr, &r.group_id, &r.prefix_list_id) {
+        (Some(c), _, _) => Peer::Cidr(c.parse().expect("valid cidr in changeset")),
+        (None, Some(g), _) => Peer::ForeignGroup(g.clone()),
+        (None, None, Some(p)) => Peer::PrefixList(p.clone()),
+        (None, None, None) => unreachable!("a rule has a peer"),
     };
     let ports = match (r.protocol, r.ports) {
         (Protocol::All, _) => None,
@@ -72,6 +73,12 @@ impl security_group::Api for FakeCloud {
         if w.endpoints
             .iter()
             .any(|e| e.security_group_ids.iter().any(|g| g == id))
+            || w.domains
+                .iter()
+                .any(|d| d.security_groups.iter().any(|g| g == id))
+            || w.user_profiles
+                .iter()
+                .any(|p| p.security_groups.iter().any(|g| g == id))
         {
             return Err(err(
                 op,
@@ -92,6 +99,17 @@ impl security_group::Api for FakeCloud {
         }
         w.security_groups.retain(|g| g.id != id);
         Ok(())
+    }
+
+    async fn describe_prefix_lists(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        Ok(names
+            .iter()
+            .filter(|n| n.ends_with(".s3") || n.ends_with(".dynamodb"))
+            .map(|n| (n.clone(), format!("pl-{:08x}", n.len() * 7919)))
+            .collect())
     }
 }
 

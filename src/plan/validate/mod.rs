@@ -314,7 +314,10 @@ fn parse_v4_cidr(s: &str) -> Result<Ipv4Net, String> {
 mod endpoints;
 mod network;
 mod security_groups;
+mod studio;
 mod top;
+
+pub use studio::{CLIENT_GROUP, DOMAIN_GROUP, ROLE_SUFFIX};
 
 fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     let (name, region, tags) = top::check(ctx, &raw);
@@ -325,7 +328,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     };
     let subnets = network::subnets(ctx, &raw, &region, vpc_cidr);
     let sg_keys = security_groups::keys(&raw);
-    let security_groups = security_groups::check_all(ctx, &raw, &sg_keys);
+    let mut security_groups = security_groups::check_all(ctx, &raw, &sg_keys);
     let gateway_endpoints = endpoints::gateways(ctx, &raw, &region, &subnets);
     let interface_endpoints = endpoints::interfaces(
         ctx,
@@ -336,6 +339,18 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     );
     let egress = network::egress(&raw);
     let request_limits = network::request_limits(ctx, &raw);
+    let net = studio::Network {
+        name: &name,
+        vpc: vpc.as_ref(),
+        subnets: &subnets,
+        gateway_endpoints: &gateway_endpoints,
+        interface_endpoints: &interface_endpoints,
+    };
+    let studio = if ctx.diags.is_empty() {
+        studio::check(ctx, &raw, &net, &mut security_groups)
+    } else {
+        None
+    };
     if !ctx.diags.is_empty() {
         return None;
     }
@@ -352,6 +367,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         egress,
         request_limits,
         files: std::mem::take(&mut ctx.read),
+        studio,
     })
 }
 

@@ -1,0 +1,121 @@
+//! What a deleted Studio domain leaves behind, removed so that the subnets and the VPC
+//! can go (Terraform's AWS provider issue #20986): the home EFS volume, when SageMaker
+//! has not removed it (its mount targets hold ENIs in the subnets), and the two NFS
+//! security groups SageMaker creates in the VPC, `security-group-for-inbound-nfs-<id>`
+//! and `security-group-for-outbound-nfs-<id>`, which refer to each other (their rules
+//! go first).
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::Filter;
+
+use super::sagemaker::next_delay;
+use super::{gone_ok, pages, retry_dependency, send, Aws, AwsError};
+
+/// How long the mount targets and the volume may take to go away.
+const WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// The names of the NFS groups SageMaker makes for `domain`.
+pub fn nfs_group_names(domain: &str) -> [String; 2] {
+    [
+        format!("security-group-for-inbound-nfs-{domain}"),
+        format!("security-group-for-outbound-nfs-{domain}"),
+    ]
+}
+
+/// EFS answers a missing volume or mount target with these codes.
+fn efs_gone(e: &AwsError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("FileSystemNotFound" | "MountTargetNotFound")
+    )
+}
+
+impl Aws {
+    /// The volume's mount targets, then (once they are gone) the volume.
+    pub(crate) async fn delete_home_efs(&self, fs: &str) -> Result<(), AwsError> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut delay = Duration::from_secs(2);
+        loop {
+            let targets = match send!(self.efs.describe_mount_targets().file_system_id(fs)) {
+                Err(e) if efs_gone(&e) => return Ok(()),
+                t => t?,
+            };
+            let ids: Vec<String> = targets
+                .mount_targets()
+                .iter()
+                .map(|m| m.mount_target_id().to_string())
+                .collect();
+            if ids.is_empty() {
+                break;
+            }
+            for id in &ids {
+                match send!(self.efs.delete_mount_target().mount_target_id(id)) {
+                    Err(e) if efs_gone(&e) => {}
+                    other => other.map(|_| ())?,
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AwsError::new(
+                    "DescribeMountTargets",
+                    Some("Timeout"),
+                    format!("the mount targets of {fs} did not go away"),
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            delay = next_delay(delay);
+        }
+        match send!(self.efs.delete_file_system().file_system_id(fs)) {
+            Err(e) if efs_gone(&e) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The domain's NFS groups in `vpc`: every rule first (they name each other), then
+    /// the groups, retried while the volume's ENIs go away.
+    pub(crate) async fn delete_nfs_groups(&self, domain: &str, vpc: &str) -> Result<(), AwsError> {
+        let pages = pages!(self
+            .ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .set_values(Some(nfs_group_names(domain).to_vec()))
+                    .build(),
+            )
+            .into_paginator())?;
+        let groups: Vec<_> = pages
+            .iter()
+            .flat_map(|p| p.security_groups())
+            .cloned()
+            .collect();
+        for g in &groups {
+            let id = g.group_id().unwrap_or_default();
+            if !g.ip_permissions().is_empty() {
+                let r = self
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(g.ip_permissions().to_vec()));
+                gone_ok(send!(r).map(|_| ()))?;
+            }
+            if !g.ip_permissions_egress().is_empty() {
+                let r = self
+                    .ec2
+                    .revoke_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(g.ip_permissions_egress().to_vec()));
+                gone_ok(send!(r).map(|_| ()))?;
+            }
+        }
+        for g in &groups {
+            let id = g.group_id().unwrap_or_default().to_string();
+            retry_dependency(self.dependency_window(), || async {
+                send!(self.ec2.delete_security_group().group_id(&id)).map(|_| ())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
