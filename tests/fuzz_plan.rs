@@ -124,7 +124,7 @@ fn consistent(p: &Plan) -> Result<(), TestCaseError> {
                     prop_assert!(other != k, "own group must be `self`");
                 }
                 Peer::ForeignGroup(_) => prop_assert!(false, "a plan names no foreign group"),
-                Peer::SelfGroup | Peer::Cidr(_) => {}
+                Peer::SelfGroup | Peer::Cidr(_) | Peer::PrefixList(_) | Peer::VpcCidr => {}
             }
             if let Some((a, b)) = r.ports {
                 prop_assert!(0 <= a && a <= b && b <= 65535);

@@ -54,7 +54,11 @@ impl Moto {
     }
 
     async fn client(&self) -> aws_sdk_sagemaker::Client {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        aws_sdk_sagemaker::Client::new(&self.config().await)
+    }
+
+    async fn config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.url)
             .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
@@ -65,8 +69,7 @@ impl Moto {
                 "sagevpc-it",
             ))
             .load()
-            .await;
-        aws_sdk_sagemaker::Client::new(&conf)
+            .await
     }
 }
 
@@ -245,4 +248,204 @@ async fn without_sagemaker_a_destroy_warns_and_goes_ahead() {
     );
     assert_eq!(owned(&c, &name).await.total(), 0);
     dir.keep();
+}
+
+/// An IAM client for LocalStack.
+async fn iam() -> aws_sdk_iam::Client {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:4566")
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "sagevpc-it",
+        ))
+        .load()
+        .await;
+    aws_sdk_iam::Client::new(&conf)
+}
+
+/// The NFS groups SageMaker makes for a domain in its VPC, referring to each other.
+async fn nfs_groups_like_sagemaker(
+    c: &aws_sdk_ec2::Client,
+    vpc: &str,
+    domain: &str,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for dir in ["inbound", "outbound"] {
+        let g = c
+            .create_security_group()
+            .vpc_id(vpc)
+            .group_name(format!("security-group-for-{dir}-nfs-{domain}"))
+            .description(format!("[DO NOT DELETE] Security Group that allows {dir} NFS traffic for SageMaker Notebooks Domain [{domain}]"))
+            .send()
+            .await
+            .expect("create NFS group");
+        ids.push(g.group_id().unwrap().to_string());
+    }
+    let pair = aws_sdk_ec2::types::UserIdGroupPair::builder()
+        .group_id(&ids[1])
+        .build();
+    let nfs = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(2049)
+        .to_port(2049)
+        .user_id_group_pairs(pair)
+        .build();
+    c.authorize_security_group_ingress()
+        .group_id(&ids[0])
+        .ip_permissions(nfs)
+        .send()
+        .await
+        .expect("NFS rule");
+    ids
+}
+
+/// The whole Studio half: one apply makes the execution role (LocalStack's IAM), the
+/// VpcOnly domain and a profile per user, each with its own group (moto's SageMaker),
+/// and re-plans empty; a user's app is deleted before the user; destroy removes the
+/// users, the domain, what SageMaker left of it (its EFS volume, its NFS groups), the
+/// network and the role, and a second destroy has nothing to do.
+#[tokio::test]
+async fn a_studio_plan_bootstraps_role_domain_and_users_and_destroy_takes_it_all_away() {
+    let moto = Moto::start();
+    let sm = moto.client().await;
+    let env = [
+        ("AWS_ENDPOINT_URL_SAGEMAKER", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_EFS", moto.url.as_str()),
+    ];
+    let (c, iam) = (ec2().await, iam().await);
+    let name = unique_name("domain");
+    let mut dir = PlanDir::new(&name);
+    dir.keep(); // the cleanup on drop would not reach moto
+    let text = shipped("studio-domain.toml").replace(
+        "domain_name = \"ml-studio\"",
+        &format!("domain_name = \"{name}\""),
+    );
+    let plan = dir
+        .write("studio-domain.toml", &text)
+        .to_string_lossy()
+        .into_owned();
+
+    let (code, out, err) = run_env(&["apply", &plan, "--auto-approve"], &env);
+    assert_eq!(code, 0, "apply\n{err}\n{out}");
+    for a in [
+        "+ iam_role.execution",
+        "+ studio_domain.main",
+        "+ user_profile.alice",
+        "+ security_group.user-bob",
+    ] {
+        assert!(out.contains(a), "{a} in\n{out}");
+    }
+    let role = iam
+        .get_role()
+        .role_name(format!("{name}-sagemaker-execution"))
+        .send()
+        .await
+        .expect("the execution role exists");
+    let role = role.role().unwrap();
+    assert_eq!(role.path(), "/sagevpc/");
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role.role_name())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attached.attached_policies().len(), 1);
+    let domains = sm.list_domains().send().await.unwrap();
+    let domain_id = domains.domains()[0].domain_id().unwrap().to_string();
+    let d = sm
+        .describe_domain()
+        .domain_id(&domain_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.app_network_access_type().map(|t| t.as_str()),
+        Some("VpcOnly")
+    );
+    assert_eq!(
+        d.default_user_settings().unwrap().execution_role(),
+        Some(role.arn())
+    );
+    assert_eq!(d.subnet_ids().len(), 3);
+    let groups = security_groups_of(&c, &name).await;
+    let group = |key: &str| {
+        groups
+            .iter()
+            .find(|g| tag(g.tags(), "sagevpc:key") == Some(key))
+            .and_then(|g| g.group_id().map(str::to_string))
+            .unwrap_or_else(|| panic!("{key}"))
+    };
+    let alice = sm
+        .describe_user_profile()
+        .domain_id(&domain_id)
+        .user_profile_name("alice")
+        .send()
+        .await
+        .expect("alice");
+    assert_eq!(
+        alice.user_settings().unwrap().security_groups(),
+        [group("security_group.user-alice")]
+    );
+    let (code, out, err) = run_env(&["plan", &plan, "--detailed-exitcode"], &env);
+    assert_eq!(code, 0, "re-plan is empty\n{out}\n{err}");
+
+    // What SageMaker makes and leaves: the NFS groups (the home EFS volume is made by
+    // the moto launcher, as SageMaker does); a running app of alice.
+    let vpc = vpcs_of(&c, &name).await[0].vpc_id().unwrap().to_string();
+    let nfs = nfs_groups_like_sagemaker(&c, &vpc, &domain_id).await;
+    sm.create_app()
+        .domain_id(&domain_id)
+        .user_profile_name("alice")
+        .app_type(aws_sdk_sagemaker::types::AppType::JupyterServer)
+        .app_name("default")
+        .send()
+        .await
+        .expect("an app");
+    let efs_id = d.home_efs_file_system_id().unwrap().to_string();
+
+    let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve", "--stats"], &env);
+    assert_eq!(code, 0, "destroy\n{err}\n{out}");
+    for op in [
+        "DeleteApp",
+        "DeleteUserProfile",
+        "DeleteDomain",
+        "DeleteFileSystem",
+        "DeleteRole",
+    ] {
+        assert!(err.contains(op), "{op} in the stats:\n{err}");
+    }
+    assert_eq!(owned(&c, &name).await.total(), 0);
+    for g in &nfs {
+        assert!(
+            security_group_by_id(&c, g).await.is_none(),
+            "NFS group {g} is gone"
+        );
+    }
+    assert!(vpc_by_id(&c, &vpc).await.is_none());
+    assert!(sm.list_domains().send().await.unwrap().domains().is_empty());
+    let efs = aws_sdk_efs::Client::from_conf(
+        aws_sdk_efs::config::Builder::from(&moto.config().await).build(),
+    );
+    let fs = efs
+        .describe_file_systems()
+        .file_system_id(&efs_id)
+        .send()
+        .await;
+    assert!(fs.is_err(), "the home EFS volume is gone: {fs:?}");
+    assert!(iam
+        .get_role()
+        .role_name(role.role_name())
+        .send()
+        .await
+        .is_err());
+    let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("No changes"),
+        "a second destroy has nothing to do:\n{out}"
+    );
 }
