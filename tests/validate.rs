@@ -1642,3 +1642,165 @@ fn egress_internet_gateway_is_read_and_typos_are_located() {
     assert_eq!(d.field, "egress.internet_gateway", "{d}");
     assert_eq!(d.line, 29, "{d}");
 }
+
+// ------------------------------------------------------------------------- [studio]
+
+/// BASE with every endpoint a VpcOnly domain needs, and `[studio]` with `studio`.
+fn with_studio(studio: &str) -> String {
+    let text = edit(
+        BASE,
+        r#"services = ["sagemaker.api", "sagemaker.runtime"]"#,
+        r#"services = ["sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs"]"#,
+    );
+    format!("{text}\n[gateway_endpoints.s3]\n\n[studio]\ndomain_name = \"ml\"\nsubnets = [\"b\", \"a\"]\n{studio}")
+}
+
+#[test]
+fn studio_adds_the_domain_group_and_one_group_per_user_with_their_rules() {
+    let p = accept(&with_studio(
+        "[studio.user_profiles.alice]\n[studio.user_profiles.bob]\n",
+    ));
+    let s = p.studio.as_ref().expect("studio");
+    assert_eq!(s.domain_groups, vec!["studio".to_string()]);
+    assert_eq!(
+        s.user_profiles["alice"].security_groups,
+        vec!["user-alice".to_string()]
+    );
+    assert!(!s.shared_client_group);
+    assert_eq!(
+        s.managed_policies,
+        vec!["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".to_string()]
+    );
+    let alice = &p.security_groups["user-alice"];
+    let app = Rule {
+        direction: Direction::Ingress,
+        protocol: Protocol::Tcp,
+        ports: Some((8192, 65535)),
+        peer: Peer::SelfGroup,
+    };
+    assert!(alice.rules.contains(&app), "{:?}", alice.rules);
+    assert!(alice
+        .rules
+        .iter()
+        .any(|r| r.direction == Direction::Egress && r.ports == Some((2049, 2049))));
+    // The endpoints admit 443 from the domain group and from each user's own group.
+    let endpoints = &p.security_groups["endpoints"];
+    for g in ["studio", "user-alice", "user-bob"] {
+        assert!(
+            endpoints
+                .rules
+                .iter()
+                .any(|r| r.direction == Direction::Ingress
+                    && r.ports == Some((443, 443))
+                    && r.peer == Peer::Group(g.into())),
+            "endpoints admit {g}: {:?}",
+            endpoints.rules
+        );
+    }
+}
+
+#[test]
+fn many_users_share_one_client_group_instead_of_passing_the_rules_quota() {
+    let users: String = (0..70)
+        .map(|i| format!("[studio.user_profiles.u{i}]\n"))
+        .collect();
+    let p = accept(&with_studio(&users));
+    let s = p.studio.as_ref().unwrap();
+    assert!(s.shared_client_group);
+    assert!(s.user_profiles["u1"]
+        .security_groups
+        .contains(&"studio-clients".to_string()));
+    let inbound = p.security_groups["endpoints"]
+        .rules
+        .iter()
+        .filter(|r| r.direction == Direction::Ingress)
+        .count();
+    assert!(inbound <= 60, "{inbound} inbound rules");
+}
+
+#[test]
+fn studio_without_a_required_endpoint_names_it_and_the_guide() {
+    let text = edit(&with_studio(""), r#""sts", "#, "");
+    let d = reject_one(&text);
+    assert_eq!(d.field, "studio");
+    assert!(
+        d.message.contains("sts") && d.message.contains("seed 004"),
+        "{d}"
+    );
+}
+
+#[test]
+fn studio_projects_need_the_service_catalog_endpoint() {
+    let d = reject_one(&with_studio("projects = true\n"));
+    assert!(d.message.contains("servicecatalog"), "{d}");
+}
+
+#[test]
+fn studio_subnets_must_be_plan_subnets_or_ids() {
+    let text = edit(
+        &with_studio(""),
+        r#"subnets = ["b", "a"]"#,
+        r#"subnets = ["a", "nope"]"#,
+    );
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"nope\""),
+        "studio.subnets[1]",
+        &["nope", "neither"],
+    );
+}
+
+#[test]
+fn studio_role_is_create_or_an_arn_and_policies_only_go_with_create() {
+    let text = with_studio("execution_role = \"admin\"\n");
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"admin\""),
+        "studio.execution_role",
+        &["role ARN"],
+    );
+    let text = with_studio(
+        "execution_role = \"arn:aws:iam::123456789012:role/x\"\nmanaged_policies = [\"arn:aws:iam::aws:policy/A\"]\n",
+    );
+    assert_eq!(reject_one(&text).field, "studio.managed_policies");
+    let text = with_studio("managed_policies = [\"AmazonS3FullAccess\"]\n");
+    assert_eq!(reject_one(&text).field, "studio.managed_policies[0]");
+}
+
+#[test]
+fn studio_ips_per_user_auth_mode_and_names_are_checked() {
+    let text = with_studio("ips_per_user = 9\n");
+    assert_eq!(reject_one(&text).field, "studio.ips_per_user");
+    let text = with_studio("auth_mode = \"saml\"\n");
+    assert_eq!(reject_one(&text).field, "studio.auth_mode");
+    let text = edit(
+        &with_studio(""),
+        "domain_name = \"ml\"",
+        "domain_name = \"-ml\"",
+    );
+    assert_eq!(reject_one(&text).field, "studio.domain_name");
+    let text = with_studio("[studio.user_profiles.al_ice]\n");
+    assert_eq!(reject_one(&text).field, "studio.user_profiles.al_ice");
+}
+
+#[test]
+fn a_plan_group_may_not_take_a_name_studio_makes() {
+    let text = edit(
+        &with_studio(""),
+        "[security_groups.endpoints]",
+        "[security_groups.studio]\ndescription = \"mine\"\n\n[security_groups.endpoints]",
+    );
+    assert_eq!(reject_one(&text).field, "security_groups.studio");
+}
+
+#[test]
+fn the_shipped_studio_domain_plan_is_valid() {
+    let path = manifest_dir().join("plans/studio-domain.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let p = validate_source(&path, &text).expect("plans/studio-domain.toml is valid");
+    let s = p.studio.expect("studio");
+    assert_eq!(s.user_profiles.len(), 2);
+    assert_eq!(s.subnets.len(), 3);
+}
