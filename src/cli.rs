@@ -89,6 +89,18 @@ pub enum Command {
     /// List the sagevpc plans found in a region (by their ownership tags), with what
     /// each owns.
     Plans(RegionArgs),
+    /// Print the ids of an applied plan: VPC, subnets, groups, endpoints, a job's
+    /// VpcConfig, and with [studio] the execution role, domain and users. Read-only.
+    Output(OutputArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Plan file (TOML).
+    pub plan: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
 }
 
 #[derive(Debug, Args)]

@@ -392,6 +392,21 @@ async fn a_studio_plan_bootstraps_role_domain_and_users_and_destroy_takes_it_all
     );
     let (code, out, err) = run_env(&["plan", &plan, "--detailed-exitcode"], &env);
     assert_eq!(code, 0, "re-plan is empty\n{out}\n{err}");
+    let (code, out, err) = run_env(&["output", &plan, "-o", "json"], &env);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("output is JSON");
+    assert_eq!(doc["domain_id"], domain_id.as_str());
+    assert_eq!(doc["execution_role_arn"], role.arn());
+    assert_eq!(
+        doc["security_group_ids"]["user-alice"],
+        group("security_group.user-alice").as_str()
+    );
+    assert_eq!(
+        doc["user_profiles"]["alice"]["security_group_ids"][0],
+        group("security_group.user-alice").as_str()
+    );
+    assert_eq!(doc["studio_subnet_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["vpc_config"]["Subnets"].as_array().unwrap().len(), 3);
 
     // What SageMaker makes and leaves: the NFS groups (the home EFS volume is made by
     // the moto launcher, as SageMaker does); a running app of alice.

@@ -53,3 +53,21 @@ pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8,
         0
     })
 }
+
+/// `sagevpc output`: the applied plan's ids, read from live state (no change, no lock).
+pub(super) async fn output_cmd(
+    s: &mut Session<'_>,
+    args: &crate::cli::OutputArgs,
+) -> Result<u8, String> {
+    let plan = load(&args.plan)?;
+    let aws = s.connect(&plan).await?;
+    let obs = crate::observe::observe(&aws, &plan)
+        .await
+        .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
+    let doc = render::outputs::outputs(&plan, &obs)?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).expect("json")),
+        Output::Human => print!("{}", render::outputs::human(&doc)),
+    }
+    Ok(0)
+}

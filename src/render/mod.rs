@@ -3,6 +3,7 @@
 
 pub mod human;
 pub mod json;
+pub mod outputs;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
