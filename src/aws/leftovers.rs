@@ -3,7 +3,7 @@
 //! has not removed it (its mount targets hold ENIs in the subnets), and the two NFS
 //! security groups SageMaker creates in the VPC, `security-group-for-inbound-nfs-<id>`
 //! and `security-group-for-outbound-nfs-<id>`, which refer to each other (their rules
-//! go first).
+//! go first), and network interfaces SageMaker left detached in the VPC.
 
 use std::time::Duration;
 
@@ -69,6 +69,43 @@ impl Aws {
             Err(e) if efs_gone(&e) => Ok(()),
             other => other.map(|_| ()),
         }
+    }
+
+    /// Network interfaces SageMaker left in `vpc` for the domain (their descriptions
+    /// name it) once they are detached; attached ones belong to something still going
+    /// away, which deletes them.
+    pub(crate) async fn delete_domain_interfaces(
+        &self,
+        domain: &str,
+        vpc: &str,
+    ) -> Result<(), AwsError> {
+        let pages = pages!(self
+            .ec2
+            .describe_network_interfaces()
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .filters(
+                Filter::builder()
+                    .name("description")
+                    .values(format!("*{domain}*"))
+                    .build()
+            )
+            .into_paginator())?;
+        let idle: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.network_interfaces())
+            .filter(|n| n.status().is_some_and(|s| s.as_str() == "available"))
+            .filter_map(|n| n.network_interface_id().map(str::to_string))
+            .collect();
+        for id in idle {
+            gone_ok(
+                send!(self
+                    .ec2
+                    .delete_network_interface()
+                    .network_interface_id(&id))
+                .map(|_| ()),
+            )?;
+        }
+        Ok(())
     }
 
     /// The domain's NFS groups in `vpc`: every rule first (they name each other), then

@@ -254,6 +254,7 @@ impl studio_domain::Api for Aws {
             .update_domain()
             .domain_id(&u.domain)
             .default_user_settings(user)
+            .vpc_id(&u.vpc)
             .set_subnet_ids(Some(u.subnets.clone()))
             .app_network_access_type(AppNetworkAccessType::VpcOnly))
         .map(|_| ())
@@ -333,6 +334,7 @@ impl studio_domain::Api for Aws {
         if let Some(fs) = &d.home_efs {
             self.delete_home_efs(fs).await?;
         }
+        self.delete_domain_interfaces(&d.domain, &d.vpc).await?;
         self.delete_nfs_groups(&d.domain, &d.vpc).await
     }
 }

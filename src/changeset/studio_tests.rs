@@ -251,3 +251,114 @@ async fn an_existing_role_is_used_and_never_touched() {
     assert_eq!(cloud.world.lock().unwrap().domains[0].execution_role, arn);
     assert!(cloud.world.lock().unwrap().roles.is_empty());
 }
+
+/// A plan adopting `vpc` whose Studio domain uses the adopted `subnet`.
+fn adopting(name: &str, vpc: &str, subnet: &str, users: usize) -> Plan {
+    let profiles: String = (0..users)
+        .map(|i| format!("[studio.user_profiles.u{i}]\n"))
+        .collect();
+    plan_from(&format!(
+        r#"name = "{name}"
+region = "us-east-1"
+[vpc]
+id = "{vpc}"
+[subnets.a]
+availability_zone = "us-east-1a"
+cidr = "10.50.8.0/24"
+[security_groups.ep]
+description = "endpoints"
+ingress = [{{ from = "10.50.0.0/16", protocol = "tcp", ports = "443" }}]
+[gateway_endpoints.s3]
+[interface_endpoints]
+services = ["sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs"]
+subnets = ["a"]
+security_groups = ["ep"]
+[studio]
+domain_name = "ml"
+subnets = ["{subnet}"]
+{profiles}"#
+    ))
+}
+
+/// An adopted subnet of `vpc` with `free` addresses, routed by a table of its own
+/// (`public`: with a default route to an internet gateway).
+fn hand_made_subnet(cloud: &FakeCloud, vpc: &str, free: u32, public: bool) -> String {
+    let mut w = cloud.world.lock().unwrap();
+    let id = format!("subnet-{:017x}", 0xabc00 + w.subnets.len());
+    w.subnets.push(crate::observe::ObservedSubnet {
+        id: id.clone(),
+        vpc_id: vpc.into(),
+        availability_zone: "us-east-1b".into(),
+        cidr: "10.50.0.0/24".into(),
+        tags: Default::default(),
+        available_ips: Some(free),
+    });
+    let routes = if public {
+        vec![crate::observe::ObservedRoute {
+            destination: "0.0.0.0/0".into(),
+            target: "igw-0hand".into(),
+        }]
+    } else {
+        vec![]
+    };
+    w.route_tables.push(crate::observe::ObservedRouteTable {
+        id: format!("rtb-0{id}"),
+        vpc_id: vpc.into(),
+        associations: vec![crate::observe::ObservedAssociation {
+            id: format!("rtbassoc-0{id}"),
+            subnet_id: id.clone(),
+        }],
+        routes,
+        tags: Default::default(),
+        main: false,
+    });
+    id
+}
+
+#[test]
+fn an_adopted_public_subnet_is_refused_for_studio_naming_its_route() {
+    let cloud = FakeCloud::default();
+    let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
+    let public = hand_made_subnet(&cloud, &vpc, 250, true);
+    let plan = adopting("sa1", &vpc, &public, 1);
+    let err = diff(&plan, &cloud.observe(&plan)).unwrap_err().to_string();
+    assert!(
+        err.contains(&public) && err.contains("is public") && err.contains("igw-0hand"),
+        "{err}"
+    );
+    let private = hand_made_subnet(&cloud, &vpc, 250, false);
+    let plan = adopting("sa1", &vpc, &private, 1);
+    diff(&plan, &cloud.observe(&plan)).expect("a private adopted subnet is fine");
+}
+
+#[test]
+fn too_few_free_addresses_in_adopted_studio_subnets_gives_the_numbers() {
+    let cloud = FakeCloud::default();
+    let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
+    let small = hand_made_subnet(&cloud, &vpc, 20, false);
+    // 5 users x 4 addresses + 1 EFS mount target = 21 > 20.
+    let plan = adopting("sa2", &vpc, &small, 5);
+    let err = diff(&plan, &cloud.observe(&plan)).unwrap_err().to_string();
+    assert!(
+        err.contains("20 free addresses")
+            && err.contains("needs 21")
+            && err.contains("5 users x 4"),
+        "{err}"
+    );
+    let plan = adopting("sa2", &vpc, &small, 4);
+    diff(&plan, &cloud.observe(&plan)).expect("17 addresses fit in 20");
+}
+
+#[test]
+fn a_dedicated_tenancy_vpc_is_refused_for_studio() {
+    let cloud = FakeCloud::default();
+    let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
+    let private = hand_made_subnet(&cloud, &vpc, 250, false);
+    cloud.world.lock().unwrap().vpcs[0].tenancy = Some("dedicated".into());
+    let plan = adopting("sa3", &vpc, &private, 1);
+    let err = diff(&plan, &cloud.observe(&plan)).unwrap_err().to_string();
+    assert!(
+        err.contains("dedicated") && err.contains("default tenancy"),
+        "{err}"
+    );
+}

@@ -631,6 +631,7 @@ fn foreign_private_dns_endpoint_for_the_same_service_is_a_conflict() {
     let plan = studio("t11");
     let mut obs = cloud.observe(&plan);
     obs.vpcs = vec![crate::observe::ObservedVpc {
+        tenancy: None,
         id: "vpc-1".into(),
         cidr: "10.20.0.0/16".into(),
         cidrs: vec!["10.20.0.0/16".into()],

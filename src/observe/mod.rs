@@ -116,12 +116,15 @@ impl Observed {
     }
 }
 
-/// Subnets the plan names by id, and the endpoint services it names.
+/// Subnets the plan names by id (for endpoints and Studio), and the endpoint services
+/// it names.
 fn references(plan: &Plan) -> (Vec<String>, Vec<String>) {
+    let studio = plan.studio.iter().flat_map(|s| s.subnets.iter());
     let subnet_ids: BTreeSet<String> = plan
         .interface_endpoints
         .values()
         .flat_map(|e| e.subnets.iter())
+        .chain(studio)
         .filter_map(|r| match r {
             Ref::Id(id) => Some(id.clone()),
             Ref::Key(_) => None,
@@ -229,7 +232,10 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         return Ok(obs);
     };
     let want_foreign = !plan.interface_endpoints.is_empty();
-    let want_tables = !plan.gateway_endpoints.is_empty() && !subnet_ids.is_empty();
+    // Adopted subnets: which route tables they use (the gateway endpoint's, and
+    // Studio's private-subnet check).
+    let want_tables =
+        (!plan.gateway_endpoints.is_empty() || plan.studio.is_some()) && !subnet_ids.is_empty();
     let want_subnets = creates_a_subnet(plan, &obs.subnets);
     let (dns, foreign, tables, in_vpc) = tokio::join!(
         vpc::Api::describe_vpc_dns(c, &home),
@@ -404,6 +410,7 @@ mod tests {
         let empty = Observed::default();
         let mut other = empty.clone();
         other.same_cidr.push(ObservedVpc {
+            tenancy: None,
             id: "vpc-0other".into(),
             cidr: "10.20.0.0/16".into(),
             cidrs: Vec::new(),

@@ -41,6 +41,7 @@ pub mod route_table_association;
 pub mod security_group;
 pub mod security_group_rule;
 pub mod studio_domain;
+pub mod studio_network;
 pub mod subnet;
 pub mod tags;
 pub mod user_profile;

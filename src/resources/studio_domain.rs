@@ -86,6 +86,8 @@ pub struct NewDomain {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainUpdate {
     pub domain: String,
+    /// Re-sent with the subnets: VpcOnly domains need both (Terraform AWS #45528).
+    pub vpc: String,
     pub subnets: Vec<IdRef>,
     pub role: IdRef,
     pub groups: Vec<IdRef>,
@@ -186,6 +188,7 @@ pub struct NewDomainIds {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DomainUpdateIds {
     pub domain: String,
+    pub vpc: String,
     pub subnets: Vec<String>,
     pub role: String,
     pub groups: Vec<String>,
@@ -250,7 +253,22 @@ fn wanted(cx: &Cx, s: &StudioSpec) -> Wanted {
             ("subnets", json!(shown_subnets)),
             ("execution_role", role_shown),
             ("security_groups", json!(shown_groups)),
+            ("endpoint_access", json!(endpoint_access(s))),
         ]),
+    }
+}
+
+/// How the users' apps reach the interface endpoints (which groups the endpoints'
+/// group admits 443 from), as the plan shows it.
+fn endpoint_access(s: &StudioSpec) -> String {
+    if s.shared_client_group {
+        format!(
+            "one shared client group (security_group.{}): {} users' own groups would pass the endpoints group's 60 inbound rules",
+            crate::plan::validate::CLIENT_GROUP,
+            s.user_profiles.len()
+        )
+    } else {
+        "each user's own group (security_group.user-<name>)".into()
     }
 }
 
@@ -281,6 +299,10 @@ impl ResourceKind for StudioDomain {
 
     fn live(obs: &Observed) -> Vec<&ObservedDomain> {
         obs.domains.iter().collect()
+    }
+
+    fn check(cx: &mut Cx) {
+        super::studio_network::check(cx);
     }
 
     fn reconcile(cx: &mut Cx, live: &Matched<ObservedDomain>) {
@@ -403,6 +425,7 @@ fn update(cx: &mut Cx, addr: Address, d: &ObservedDomain, w: Wanted) {
     if !reasons.is_empty() {
         let op = Op::Update(DomainUpdate {
             domain: d.id.clone(),
+            vpc: d.vpc_id.clone(),
             subnets: w.subnets,
             role: w.role,
             groups: w.groups,
@@ -439,6 +462,7 @@ impl<C: Api + ?Sized + Sync> Perform<C> for StudioDomain {
             Op::Update(u) => {
                 let ids = DomainUpdateIds {
                     domain: u.domain,
+                    vpc: u.vpc,
                     subnets: ids_of(&u.subnets)?,
                     role: id_of(&u.role)?.to_string(),
                     groups: ids_of(&u.groups)?,

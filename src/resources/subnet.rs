@@ -21,6 +21,9 @@ pub struct ObservedSubnet {
     pub availability_zone: String,
     pub cidr: String,
     pub tags: Tags,
+    /// Free IPv4 addresses (`AvailableIpAddressCount`), for Studio's capacity check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_ips: Option<u32>,
 }
 
 impl Live for ObservedSubnet {
@@ -35,6 +38,11 @@ impl Live for ObservedSubnet {
     }
     fn holds(&self) -> Vec<&str> {
         vec![&self.vpc_id]
+    }
+    /// Free addresses change with every ENI in the subnet (anyone's): not state a
+    /// saved plan depends on.
+    fn normalize(&mut self) {
+        self.available_ips = None;
     }
 }
 

@@ -26,6 +26,9 @@ pub struct ObservedVpc {
     pub dns_support: bool,
     pub dns_hostnames: bool,
     pub tags: Tags,
+    /// `default` or `dedicated` (`None`: not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<String>,
 }
 
 impl Live for ObservedVpc {

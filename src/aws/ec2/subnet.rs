@@ -14,6 +14,9 @@ fn subnet_of(s: &aws_sdk_ec2::types::Subnet) -> Option<ObservedSubnet> {
         availability_zone: s.availability_zone().unwrap_or_default().to_string(),
         cidr: s.cidr_block().unwrap_or_default().to_string(),
         tags: tags_of(s.tags()),
+        available_ips: s
+            .available_ip_address_count()
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }
 

@@ -9,6 +9,7 @@ use crate::resources::vpc::{Api, ObservedVpc};
 
 fn vpc_of(v: &aws_sdk_ec2::types::Vpc) -> Option<ObservedVpc> {
     Some(ObservedVpc {
+        tenancy: v.instance_tenancy().map(|t| t.as_str().to_string()),
         id: v.vpc_id()?.to_string(),
         cidr: v.cidr_block().unwrap_or_default().to_string(),
         cidrs: v

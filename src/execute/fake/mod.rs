@@ -93,6 +93,7 @@ impl FakeCloud {
     pub fn add_foreign_vpc(&self, cidr: &str, dns: bool) -> String {
         let id = self.new_id("vpc");
         self.world().vpcs.push(ObservedVpc {
+            tenancy: None,
             id: id.clone(),
             cidr: cidr.into(),
             cidrs: vec![cidr.into()],

@@ -56,6 +56,7 @@ impl vpc::Api for FakeCloud {
     async fn create_vpc(&self, cidr: &str, tags: &Tags) -> Result<String, AwsError> {
         let id = self.new_id("vpc");
         self.world().vpcs.push(ObservedVpc {
+            tenancy: None,
             id: id.clone(),
             cidr: cidr.into(),
             cidrs: vec![cidr.into()],
@@ -247,6 +248,11 @@ impl subnet::Api for FakeCloud {
             availability_zone: az.into(),
             cidr: cidr.into(),
             tags: tags.clone(),
+            // AWS reserves 5 addresses of every subnet.
+            available_ips: cidr
+                .parse::<ipnet::Ipv4Net>()
+                .ok()
+                .map(|n| (1u32 << (32 - u32::from(n.prefix_len()))).saturating_sub(5)),
         });
         Ok(id)
     }
