@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::interrupt::{Interrupt, INTERRUPTED};
 use super::read::{changes, read_and_diff};
-use super::{load, Session};
+use super::Session;
 use crate::aws::{Aws, AwsError};
 use crate::changeset::saved::SavedPlan;
 use crate::changeset::{Changeset, Goal};
@@ -32,7 +32,7 @@ pub(super) async fn apply_cmd(
     }
     let plan = match &saved {
         Some(saved) => saved.plan()?,
-        None => load(&args.plan)?,
+        None => s.load(&args.plan)?,
     };
     let aws = s.connect(&plan).await?;
     let (obs, fresh) = read_and_diff(s, &aws, &plan, goal).await?;

@@ -1,6 +1,8 @@
 //! Stage 4: everything the user reads on stdout goes through here: the changeset
 //! (human or JSON) and apply progress. Diagnostics go through `tracing` to stderr.
 
+pub mod diagnostics;
+pub mod graph;
 pub mod human;
 pub mod json;
 

@@ -46,14 +46,43 @@ impl Ctx<'_> {
         } else {
             self.position(span.start)
         };
+        let width = self
+            .text
+            .get(span.clone())
+            .and_then(|t| t.lines().next())
+            .map_or(0, |t| t.chars().count())
+            .max(1);
         self.diags.push(Diagnostic {
             file: self.file.clone(),
             line,
             column,
             field: field.into(),
             message: message.into(),
+            width,
+            help: None,
         });
     }
+
+    /// Attach `did you mean ...?` to the last problem raised, when `wrong` is a likely
+    /// typo of one of `known`.
+    fn suggest<'k>(&mut self, wrong: &str, known: impl IntoIterator<Item = &'k str>) {
+        let Some(k) = crate::plan::services::nearest(wrong, known) else {
+            return;
+        };
+        if let Some(d) = self.diags.last_mut() {
+            d.help = Some(format!("did you mean {k:?}?"));
+        }
+    }
+}
+
+/// The names serde lists in "unknown field `x`, expected `a`, `b` or `c`" (or "one of
+/// ...") and the unknown one: (unknown, expected).
+fn unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (wrong, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected")?.1;
+    let names = expected.split('`').skip(1).step_by(2).collect();
+    Some((wrong, names))
 }
 
 /// Parse and validate plan text read from `path`.
@@ -102,7 +131,10 @@ pub fn validate_with_files(
                     None => "invalid TOML".to_string(),
                 };
             }
-            ctx.err(span.unwrap_or(0..0), field, msg);
+            ctx.err(span.unwrap_or(0..0), field, &msg);
+            if let Some((wrong, known)) = unknown_field(&msg) {
+                ctx.suggest(wrong, known);
+            }
             return Err(PlanError {
                 diagnostics: ctx.diags,
             });
