@@ -227,6 +227,60 @@ fn plan_error_colour_only_when_asked() {
     assert_eq!(stripped, plain);
 }
 
+#[test]
+fn live_progress_counts_running_done_and_left() {
+    use crate::model::{Address, Kind};
+    let live = super::live::Live::new(3, indicatif::ProgressDrawTarget::hidden());
+    assert_eq!(live.state(), (0, 0, ", 0 running, 3 left".to_string()));
+    let vpc = Address::new(Kind::Vpc, "main");
+    let subnet = Address::new(Kind::Subnet, "a");
+    live.started(&vpc, "Creating...");
+    live.started(&subnet, "Creating...");
+    assert_eq!(live.state(), (0, 2, ", 2 running, 1 left".to_string()));
+    live.still(&subnet, "Still creating...");
+    live.ended(&vpc, "vpc.main: Created after 1.0s");
+    assert_eq!(live.state(), (1, 1, ", 1 running, 1 left".to_string()));
+    live.ended(&subnet, "subnet.a: Failed: no");
+    assert_eq!(live.state(), (2, 0, ", 0 running, 1 left".to_string()));
+    live.close();
+}
+
+#[test]
+fn plain_progress_lines_are_unchanged() {
+    use crate::changeset::Action;
+    use crate::model::{Address, Kind};
+    use std::time::Duration;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let p = Progress::to(Box::new(buf.clone()));
+    let a = Address::new(Kind::Subnet, "a");
+    p.started(&a, Action::Create);
+    p.still(&a, Action::Create, Duration::from_secs(20));
+    p.finished(
+        &a,
+        Action::Create,
+        Duration::from_millis(21_340),
+        Some("subnet-1"),
+    );
+    p.failed(&a, "boom");
+    p.close();
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        out,
+        "subnet.a: Creating...\nsubnet.a: Still creating... [20s elapsed]\nsubnet.a: Created after 21.3s [id=subnet-1]\nsubnet.a: Failed: boom\n"
+    );
+}
+
 // ---- the JSON schema, pinned independently of the producer's own structs -------------
 
 #[derive(Debug, Deserialize)]
