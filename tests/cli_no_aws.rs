@@ -756,3 +756,84 @@ fn completion_scripts_name_every_subcommand() {
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(listener.connections(), 0);
 }
+
+#[test]
+fn graph_reads_live_state_and_prints_dot_or_mermaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), "vpc-only", VPC_ONLY);
+    let p = path.to_str().unwrap();
+    let aws = FakeEc2::start(Reply::Empty);
+    let (code, dot, stderr) = run(sagevpc(dir.path(), &aws.url(), &["graph", p]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dot.starts_with("digraph \"sagevpc cli-test\" {"), "{dot}");
+    assert!(dot.contains("[label=\"+ vpc.main (CreateVpc)\""), "{dot}");
+    assert!(
+        dot.contains("[label=\"+ subnet.a (CreateSubnet)\""),
+        "{dot}"
+    );
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    let (code, mermaid, stderr) = run(sagevpc(
+        dir.path(),
+        &aws.url(),
+        &["graph", p, "--format", "mermaid"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("[\"+ subnet.a (CreateSubnet)\"]"),
+        "{mermaid}"
+    );
+    // Nothing exists: destroy has nothing to do.
+    let (code, empty, stderr) = run(sagevpc(dir.path(), &aws.url(), &["graph", p, "--destroy"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!empty.contains("label="), "{empty}");
+    let actions: Vec<String> = aws.requests().into_iter().map(|r| r.action).collect();
+    assert!(
+        actions.iter().all(|a| a.starts_with("Describe")),
+        "graph changes nothing: {actions:?}"
+    );
+}
+
+#[test]
+fn init_never_overwrites_and_says_what_the_region_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("taken.toml");
+    std::fs::write(&existing, "keep me").unwrap();
+    let listener = DeadListener::new();
+    let (code, stdout, stderr) = run(sagevpc(
+        dir.path(),
+        &listener.url(),
+        &[
+            "init",
+            "--region",
+            "us-east-1",
+            "--out",
+            existing.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    assert_eq!(listener.connections(), 0, "refused before any AWS call");
+    // A region (faked) that offers no endpoint service: nothing is written.
+    let aws = FakeEc2::start(Reply::Empty);
+    let out = dir.path().join("new.toml");
+    let (code, _, stderr) = run(sagevpc(
+        dir.path(),
+        &aws.url(),
+        &[
+            "init",
+            "--region",
+            "us-east-1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("region us-east-1 does not offer the endpoint services"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
