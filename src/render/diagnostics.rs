@@ -47,7 +47,9 @@ pub fn plan_error(e: &PlanError, source: Option<&str>, color: bool) -> String {
 fn one(d: &Diagnostic, source: Option<&str>, gutter: usize, p: &Paint) -> String {
     let mut out = String::new();
     let error = p.fg(AnsiColor::Red, "error");
-    let message = p.with(Ansi::new().bold(), &format!(": {}", d.message));
+    // toml's syntax errors come on two lines ("invalid table header\nexpected ...").
+    let one_line = d.message.trim().replace('\n', ", ");
+    let message = p.with(Ansi::new().bold(), &format!(": {one_line}"));
     if d.line == 0 {
         let _ = writeln!(
             out,

@@ -209,6 +209,26 @@ fn plan_error_unknown_references() {
 }
 
 #[test]
+fn plan_error_missing_field_says_where_to_add_it() {
+    let out = plan_problems(|s| s.replacen("cidr = \"10.20.16.0/20\"\n", "", 1));
+    assert!(out.contains("error: missing field `cidr`"), "{out}");
+    assert!(out.contains("12 | [subnets.private-b]\n"), "{out}");
+    assert!(
+        out.contains("   | ^^^^^^^^^^^^^^^^^^^ subnets.private-b\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("help: add `cidr = ...` to [subnets.private-b]"),
+        "{out}"
+    );
+    let out = plan_problems(|s| s.replacen("region = \"us-east-1\"", "", 1));
+    assert!(
+        out.contains("help: add `region = ...` at the top of the file, before the first [table]"),
+        "{out}"
+    );
+}
+
+#[test]
 fn plan_error_colour_only_when_asked() {
     let text = STUDIO.replacen("region = \"us-east-1\"", "region = \"us-east-l\"", 1);
     let e = validate_source(Path::new("plans/studio-vpc.toml"), &text).unwrap_err();

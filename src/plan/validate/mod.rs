@@ -46,12 +46,15 @@ impl Ctx<'_> {
         } else {
             self.position(span.start)
         };
-        let width = self
-            .text
-            .get(span.clone())
-            .and_then(|t| t.lines().next())
-            .map_or(0, |t| t.chars().count())
-            .max(1);
+        // A caret under the value; a span over several lines (a table) is underlined
+        // only when it starts with its header, else at its first character.
+        let width = match self.text.get(span.clone()) {
+            Some(t) if !t.trim_end().contains('\n') || t.starts_with('[') => {
+                t.lines().next().map_or(0, |l| l.chars().count())
+            }
+            _ => 1,
+        }
+        .max(1);
         self.diags.push(Diagnostic {
             file: self.file.clone(),
             line,
@@ -134,6 +137,27 @@ pub fn validate_with_files(
             ctx.err(span.unwrap_or(0..0), field, &msg);
             if let Some((wrong, known)) = unknown_field(&msg) {
                 ctx.suggest(wrong, known);
+            } else if let Some(missing) = msg
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split_once('`'))
+            {
+                let table = ctx
+                    .diags
+                    .last()
+                    .map(|d| d.field.clone())
+                    .unwrap_or_default();
+                let place = if table.is_empty() {
+                    "at the top of the file, before the first [table]".to_string()
+                } else {
+                    format!("to [{table}]")
+                };
+                if let Some(d) = ctx.diags.last_mut() {
+                    d.help = Some(format!("add `{} = ...` {place}", missing.0));
+                    if table.is_empty() {
+                        // The whole document: no one value to underline.
+                        d.width = 1;
+                    }
+                }
             }
             return Err(PlanError {
                 diagnostics: ctx.diags,
