@@ -19,7 +19,8 @@ fn parse_rate(s: &str) -> Result<(String, Rate), String> {
     name = "sagevpc",
     version,
     about = "Provision a SageMaker-ready private VPC from a declarative plan file",
-    long_about = None
+    long_about = None,
+    after_help = "Examples:\n  sagevpc init --region eu-west-1 --out ml.toml\n  sagevpc plan ml.toml\n  sagevpc apply ml.toml\n\nEvery plan field: docs/plan-reference.md"
 )]
 pub struct Cli {
     /// AWS shared-config profile (credentials; the plan's region always wins).

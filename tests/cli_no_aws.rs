@@ -722,6 +722,9 @@ fn every_subcommand_help_shows_an_example() {
             "{name}: the example does not run {name}:\n{stdout}"
         );
     }
+    let (code, top, _) = run(sagevpc(dir.path(), &listener.url(), &["--help"]));
+    assert_eq!(code, 0);
+    assert!(top.contains("Examples:\n  sagevpc init"), "{top}");
     assert_eq!(listener.connections(), 0);
 }
 
