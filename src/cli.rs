@@ -19,7 +19,8 @@ fn parse_rate(s: &str) -> Result<(String, Rate), String> {
     name = "sagevpc",
     version,
     about = "Provision a SageMaker-ready private VPC from a declarative plan file",
-    long_about = None
+    long_about = None,
+    after_help = "Examples:\n  sagevpc init --region eu-west-1 --out ml.toml\n  sagevpc plan ml.toml\n  sagevpc apply ml.toml\n\nEvery plan field: docs/plan-reference.md"
 )]
 pub struct Cli {
     /// AWS shared-config profile (credentials; the plan's region always wins).
@@ -74,24 +75,57 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and check a plan file. Makes no AWS call.
+    #[command(after_help = "Example:\n  sagevpc validate plans/studio-vpc.toml")]
     Validate {
         /// Plan file (TOML).
         plan: PathBuf,
     },
     /// Dry run: read live state and print the changes an apply would make.
+    #[command(
+        after_help = "Example:\n  sagevpc plan plans/studio-vpc.toml --out studio.saved.json"
+    )]
     Plan(PlanArgs),
     /// Print the changes, ask for confirmation, and make them.
+    #[command(
+        after_help = "Examples:\n  sagevpc apply plans/studio-vpc.toml\n  sagevpc apply studio.saved.json --auto-approve"
+    )]
     Apply(ApplyArgs),
     /// Delete everything the plan owns (never adopted or foreign resources).
+    #[command(after_help = "Example:\n  sagevpc destroy plans/studio-vpc.toml --keep-vpc")]
     Destroy(DestroyArgs),
+    /// Read live state like `plan` and print the changeset's dependency graph (DOT or
+    /// Mermaid): one node per AWS call, labelled with action and address.
+    #[command(
+        after_help = "Examples:\n  sagevpc graph plans/studio-vpc.toml | dot -Tsvg > graph.svg\n  sagevpc graph plans/studio-vpc.toml --format mermaid --destroy"
+    )]
+    Graph(GraphArgs),
     /// List the VPC endpoint services a region offers (the short names a plan takes).
+    #[command(after_help = "Example:\n  sagevpc services --region eu-west-1 --output json")]
     Services(RegionArgs),
     /// List the sagevpc plans found in a region (by their ownership tags), with what
     /// each owns.
+    #[command(after_help = "Example:\n  sagevpc plans --region us-east-1")]
     Plans(RegionArgs),
     /// Print the ids of an applied plan: VPC, subnets, groups, endpoints, a job's
     /// VpcConfig, and with [studio] the execution role, domain and users. Read-only.
+    #[command(
+        after_help = "Example:\n  sagevpc output plans/studio-vpc.toml --output json   # .vpc_config for CreateTrainingJob"
+    )]
     Output(OutputArgs),
+    /// Write a commented starter plan for a region: AZs that offer every endpoint it
+    /// names, and a /16 no VPC in the region uses. Reads AWS; creates nothing there.
+    #[command(
+        after_help = "Example:\n  sagevpc init --region eu-west-1 --name ml-platform --out ml-platform.toml"
+    )]
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  sagevpc completions bash > ~/.local/share/bash-completion/completions/sagevpc\n  sagevpc completions zsh > \"${fpath[1]}/_sagevpc\"\n  sagevpc completions fish > ~/.config/fish/completions/sagevpc.fish"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +135,37 @@ pub struct OutputArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// AWS region (default: AWS_REGION, then the profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The plan's name (every resource it creates is tagged with it).
+    #[arg(long, default_value = "ml-platform")]
+    pub name: String,
+    /// Where to write the plan; an existing file is never overwritten.
+    #[arg(long, value_name = "FILE", default_value = "sagevpc.toml")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Plan file (TOML).
+    pub plan: PathBuf,
+    /// Graph language: Graphviz DOT (`| dot -Tsvg`) or a Mermaid flowchart.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+    /// The graph `destroy` would run instead of `apply`'s.
+    #[arg(long)]
+    pub destroy: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Args)]

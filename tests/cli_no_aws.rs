@@ -202,8 +202,10 @@ fn run(mut c: Command) -> (i32, String, String) {
 struct Bad {
     name: &'static str,
     text: String,
-    /// `line:col: field` expected on stderr after the file name.
+    /// `line:col` expected on stderr after `--> ` and the file name.
     located: &'static str,
+    /// The field path the caret is labelled with.
+    field: &'static str,
     message: &'static str,
     problems: usize,
 }
@@ -214,7 +216,8 @@ fn bad_plans() -> Vec<Bad> {
         Bad {
             name: "unknown-field",
             text: studio.replacen("cidr = \"10.20.0.0/20\"", "cidrr = \"10.20.0.0/20\"", 1),
-            located: "10:1: subnets.private-a.cidrr",
+            located: "10:1",
+            field: "subnets.private-a.cidrr",
             message: "unknown field `cidrr`",
             problems: 1,
         },
@@ -222,20 +225,23 @@ fn bad_plans() -> Vec<Bad> {
             name: "syntax",
             text: studio.replacen("[subnets.private-b]", "[subnets.private-b", 1),
             located: "12:",
+            field: "",
             message: "",
             problems: 1,
         },
         Bad {
             name: "host-bits",
             text: studio.replacen("\"10.20.16.0/20\"", "\"10.20.16.1/20\"", 1),
-            located: "14:8: subnets.private-b.cidr",
+            located: "14:8",
+            field: "subnets.private-b.cidr",
             message: "host bits",
             problems: 1,
         },
         Bad {
             name: "unknown-group",
             text: studio.replacen("from = \"workloads\"", "from = \"nope\"", 1),
-            located: "26:21: security_groups.endpoints.ingress[0].from",
+            located: "26:21",
+            field: "security_groups.endpoints.ingress[0].from",
             message: "unknown security group reference \"nope\"",
             problems: 1,
         },
@@ -248,7 +254,8 @@ fn bad_plans() -> Vec<Bad> {
                     "region = \"us-east-1\"\n[tags]\nName = \"x\"",
                     1,
                 ),
-            located: "34:13: interface_endpoints.services[0]",
+            located: "34:13",
+            field: "interface_endpoints.services[0]",
             message: "did you mean \"sagemaker.api\"",
             problems: 3,
         },
@@ -301,10 +308,13 @@ fn invalid_plans_fail_without_any_aws_call() {
             let what = format!("{} {cmd:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", bad.name);
             assert_eq!(code, 1, "{what}");
             assert!(
-                stderr.contains(&format!("{p}:{}", bad.located)),
-                "stderr lacks {p}:{}: {what}",
+                stderr.contains(&format!("--> {p}:{}", bad.located)),
+                "stderr lacks --> {p}:{}: {what}",
                 bad.located
             );
+            assert!(stderr.contains(bad.field), "{what}");
+            // Not a terminal: no escape codes.
+            assert!(!stderr.contains('\x1b'), "{what}");
             assert!(stderr.contains(bad.message), "{what}");
             let summary = format!(
                 "error: plan {p} is invalid ({} problem{}); nothing was sent to AWS",
@@ -312,12 +322,15 @@ fn invalid_plans_fail_without_any_aws_call() {
                 if bad.problems == 1 { "" } else { "s" }
             );
             assert!(stderr.contains(&summary), "{what}");
-            // One line per problem, each `file:line:col: ...`, then the summary.
+            // One block per problem, each `error: ...` then `--> file:line:col`, then
+            // the summary.
             let located_lines = stderr
                 .lines()
-                .filter(|l| l.starts_with(&format!("{p}:")))
+                .filter(|l| l.trim_start().starts_with(&format!("--> {p}:")))
                 .count();
             assert_eq!(located_lines, bad.problems, "{what}");
+            let errors = stderr.lines().filter(|l| l.starts_with("error: ")).count();
+            assert_eq!(errors, bad.problems + 1, "{what}");
             assert!(stdout.is_empty(), "{what}");
             assert_eq!(listener.connections(), 0, "AWS was contacted: {what}");
         }
@@ -340,9 +353,9 @@ fn missing_policy_file_fails_without_any_aws_call() {
         let (code, _, stderr) = run(sagevpc(dir.path(), &listener.url(), cmd));
         assert_eq!(code, 1, "{cmd:?}: {stderr}");
         assert!(
-            stderr.contains(&format!(
-                "{p}:29:10: gateway_endpoints.s3.policy: cannot read policy file"
-            )),
+            stderr.contains("error: cannot read policy file")
+                && stderr.contains(&format!("--> {p}:29:10\n"))
+                && stderr.contains("gateway_endpoints.s3.policy"),
             "{cmd:?}: {stderr}"
         );
         assert_eq!(listener.connections(), 0, "{cmd:?}");
@@ -679,4 +692,151 @@ fn errors_without_an_answer_say_what_to_do() {
         !err.contains("DispatchFailure(") && !err.contains("ConnectorError {"),
         "{err}"
     );
+}
+
+/// The subcommands the binary offers (`help` aside), from its own definition.
+fn subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    sagevpc::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+#[test]
+fn every_subcommand_help_shows_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = DeadListener::new();
+    let names = subcommands();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in &names {
+        let (code, stdout, stderr) = run(sagevpc(dir.path(), &listener.url(), &[name, "--help"]));
+        assert_eq!(code, 0, "{name}: {stderr}");
+        let example = stdout
+            .lines()
+            .position(|l| l == "Example:" || l == "Examples:")
+            .unwrap_or_else(|| panic!("{name} --help has no Example line:\n{stdout}"));
+        let next = stdout.lines().nth(example + 1).unwrap_or_default();
+        assert!(
+            next.starts_with(&format!("  sagevpc {name}")),
+            "{name}: the example does not run {name}:\n{stdout}"
+        );
+    }
+    let (code, top, _) = run(sagevpc(dir.path(), &listener.url(), &["--help"]));
+    assert_eq!(code, 0);
+    assert!(top.contains("Examples:\n  sagevpc init"), "{top}");
+    assert_eq!(listener.connections(), 0);
+}
+
+#[test]
+fn completion_scripts_name_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = DeadListener::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, stderr) = run(sagevpc(
+            dir.path(),
+            &listener.url(),
+            &["completions", shell],
+        ));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        for name in subcommands() {
+            assert!(stdout.contains(&name), "{shell} script lacks {name}");
+        }
+    }
+    let (_, bash, _) = run(sagevpc(
+        dir.path(),
+        &listener.url(),
+        &["completions", "bash"],
+    ));
+    assert!(bash.contains("complete -F _sagevpc"), "{bash}");
+    // Options of a subcommand are completed too.
+    assert!(bash.contains("--detailed-exitcode"), "{bash}");
+    let (code, _, stderr) = run(sagevpc(
+        dir.path(),
+        &listener.url(),
+        &["completions", "tcsh"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(listener.connections(), 0);
+}
+
+#[test]
+fn graph_reads_live_state_and_prints_dot_or_mermaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), "vpc-only", VPC_ONLY);
+    let p = path.to_str().unwrap();
+    let aws = FakeEc2::start(Reply::Empty);
+    let (code, dot, stderr) = run(sagevpc(dir.path(), &aws.url(), &["graph", p]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dot.starts_with("digraph \"sagevpc cli-test\" {"), "{dot}");
+    assert!(dot.contains("[label=\"+ vpc.main (CreateVpc)\""), "{dot}");
+    assert!(
+        dot.contains("[label=\"+ subnet.a (CreateSubnet)\""),
+        "{dot}"
+    );
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    let (code, mermaid, stderr) = run(sagevpc(
+        dir.path(),
+        &aws.url(),
+        &["graph", p, "--format", "mermaid"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("[\"+ subnet.a (CreateSubnet)\"]"),
+        "{mermaid}"
+    );
+    // Nothing exists: destroy has nothing to do.
+    let (code, empty, stderr) = run(sagevpc(dir.path(), &aws.url(), &["graph", p, "--destroy"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!empty.contains("label="), "{empty}");
+    let actions: Vec<String> = aws.requests().into_iter().map(|r| r.action).collect();
+    assert!(
+        actions.iter().all(|a| a.starts_with("Describe")),
+        "graph changes nothing: {actions:?}"
+    );
+}
+
+#[test]
+fn init_never_overwrites_and_says_what_the_region_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("taken.toml");
+    std::fs::write(&existing, "keep me").unwrap();
+    let listener = DeadListener::new();
+    let (code, stdout, stderr) = run(sagevpc(
+        dir.path(),
+        &listener.url(),
+        &[
+            "init",
+            "--region",
+            "us-east-1",
+            "--out",
+            existing.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    assert_eq!(listener.connections(), 0, "refused before any AWS call");
+    // A region (faked) that offers no endpoint service: nothing is written.
+    let aws = FakeEc2::start(Reply::Empty);
+    let out = dir.path().join("new.toml");
+    let (code, _, stderr) = run(sagevpc(
+        dir.path(),
+        &aws.url(),
+        &[
+            "init",
+            "--region",
+            "us-east-1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("region us-east-1 does not offer the endpoint services"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }

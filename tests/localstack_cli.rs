@@ -229,3 +229,46 @@ async fn a_lock_left_by_a_dead_run_on_this_machine_is_taken_over_at_once() {
     run_expect(0, &["destroy", &p, "--auto-approve"]);
     dir.keep();
 }
+
+#[tokio::test]
+async fn init_writes_a_plan_that_validates_and_never_overwrites_one() {
+    let c = ec2().await;
+    let before: Vec<ipnet::Ipv4Net> = c
+        .describe_vpcs()
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .iter()
+        .filter_map(|v| v.cidr_block()?.parse().ok())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("starter.toml");
+    let out = out.to_str().unwrap();
+    let name = unique_name("init");
+    let args = ["init", "--region", REGION, "--name", &name, "--out", out];
+    let (said, _) = run_expect(0, &args);
+    assert!(said.contains(&format!("Wrote {out}")), "{said}");
+    let text = std::fs::read_to_string(out).unwrap();
+    assert!(text.contains(&format!("name = \"{name}\"")), "{text}");
+    // Its VPC CIDR overlaps no VPC that was there before.
+    let cidr_line = text.lines().find(|l| l.starts_with("cidr = ")).unwrap();
+    let cidr: ipnet::Ipv4Net = cidr_line
+        .trim_start_matches("cidr = ")
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    for v in &before {
+        assert!(
+            !v.contains(&cidr.network()) && !cidr.contains(&v.network()),
+            "{cidr} overlaps {v}"
+        );
+    }
+    let (valid, _) = run_expect(0, &["validate", out]);
+    assert!(valid.contains("is valid: 3 subnets"), "{valid}");
+    // A second init refuses, and leaves the file as it was.
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(out).unwrap(), text);
+}

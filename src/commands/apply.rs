@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::interrupt::{Interrupt, INTERRUPTED};
 use super::read::{changes, read_and_diff};
-use super::{load, Session};
+use super::Session;
 use crate::aws::{Aws, AwsError};
 use crate::changeset::saved::SavedPlan;
 use crate::changeset::{Changeset, Goal};
@@ -32,7 +32,7 @@ pub(super) async fn apply_cmd(
     }
     let plan = match &saved {
         Some(saved) => saved.plan()?,
-        None => load(&args.plan)?,
+        None => s.load(&args.plan)?,
     };
     let aws = s.connect(&plan).await?;
     let (obs, fresh) = read_and_diff(s, &aws, &plan, goal).await?;
@@ -338,7 +338,9 @@ async fn run_changes(
         opts.endpoint_timeout,
     ));
     let t0 = Instant::now();
-    let report = execute::execute(cs, backend, &opts, &Progress::stdout()).await;
+    let progress = progress_for(cs);
+    let report = execute::execute(cs, backend, &opts, &progress).await;
+    progress.close();
     s.time("execute", t0);
     if s.cli.stats {
         eprintln!(
@@ -407,4 +409,17 @@ fn summarize(cs: &Changeset, report: &ExecReport, goal: Goal) -> Result<(), Stri
         cs.nodes.len()
     ));
     Err(msg)
+}
+
+/// Live bars when stdout is a terminal that can draw them; plain lines otherwise (piped
+/// output, CI logs, `TERM=dumb`), exactly as before.
+fn progress_for(cs: &Changeset) -> Progress {
+    let drawable =
+        std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    if !drawable {
+        return Progress::stdout();
+    }
+    let resources: std::collections::BTreeSet<_> =
+        cs.nodes.iter().flat_map(|n| n.addresses()).collect();
+    Progress::terminal(resources.len())
 }

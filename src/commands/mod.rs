@@ -2,6 +2,7 @@
 //! (0 success / no changes, 1 error, 2 changes present with --detailed-exitcode).
 
 mod apply;
+mod init;
 mod interrupt;
 mod plan;
 mod read;
@@ -130,19 +131,43 @@ impl<'c> Session<'c> {
     /// `TERM=dumb` (or `--color` says otherwise).
     fn style(&self, show_unchanged: bool) -> crate::render::human::Style {
         use std::io::IsTerminal;
-        let color = match self.cli.color {
+        crate::render::human::Style {
+            show_unchanged,
+            color: self.color(std::io::stdout().is_terminal()),
+        }
+    }
+
+    /// Whether to colour a stream that is a terminal or not (`--color`, `NO_COLOR`,
+    /// `TERM=dumb`).
+    fn color(&self, terminal: bool) -> bool {
+        match self.cli.color {
             crate::cli::ColorChoice::Always => true,
             crate::cli::ColorChoice::Never => false,
             crate::cli::ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
+                terminal
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                     && std::env::var("TERM").map_or(true, |t| t != "dumb")
             }
-        };
-        crate::render::human::Style {
-            show_unchanged,
-            color,
         }
+    }
+
+    /// Read and validate a plan file; its problems rendered compiler-style for stderr.
+    fn load(&self, path: &std::path::Path) -> Result<Plan, String> {
+        use std::io::IsTerminal;
+        Plan::load(path).map_err(|e| {
+            let n = e.diagnostics.len();
+            let source = std::fs::read_to_string(path).ok();
+            format!(
+                "{}\nerror: plan {} is invalid ({n} problem{}); nothing was sent to AWS",
+                crate::render::diagnostics::plan_error(
+                    &e,
+                    source.as_deref(),
+                    self.color(std::io::stderr().is_terminal())
+                ),
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            )
+        })
     }
 
     fn print_stats(&self) {
@@ -176,7 +201,7 @@ impl<'c> Session<'c> {
 pub async fn run(cli: Cli) -> u8 {
     let mut s = Session::new(&cli);
     let result = match &cli.command {
-        Command::Validate { plan } => plan::validate_cmd(plan),
+        Command::Validate { plan } => plan::validate_cmd(&s, plan),
         Command::Plan(args) => plan::plan_cmd(&mut s, args).await,
         Command::Apply(args) => apply::apply_cmd(&mut s, args, Goal::Apply).await,
         Command::Destroy(args) => {
@@ -185,6 +210,9 @@ pub async fn run(cli: Cli) -> u8 {
             };
             apply::apply_cmd(&mut s, &args.run, goal).await
         }
+        Command::Graph(args) => plan::graph_cmd(&mut s, args).await,
+        Command::Init(args) => init::init_cmd(&mut s, args).await,
+        Command::Completions { shell } => completions(*shell),
         Command::Services(args) => region::services_cmd(&mut s, args).await,
         Command::Plans(args) => region::plans_cmd(&mut s, args).await,
         Command::Output(args) => plan::output_cmd(&mut s, args).await,
@@ -199,13 +227,10 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Plan, String> {
-    Plan::load(path).map_err(|e| {
-        let n = e.diagnostics.len();
-        format!(
-            "{e}\nerror: plan {} is invalid ({n} problem{}); nothing was sent to AWS",
-            path.display(),
-            if n == 1 { "" } else { "s" }
-        )
-    })
+/// The completion script for `shell` on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<u8, String> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "sagevpc", &mut std::io::stdout());
+    Ok(0)
 }

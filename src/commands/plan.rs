@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use super::read::read_and_diff;
-use super::{load, Session};
+use super::Session;
 use crate::changeset::saved::SavedPlan;
 use crate::changeset::Goal;
-use crate::cli::{Output, PlanArgs};
+use crate::cli::{GraphArgs, GraphFormat, Output, PlanArgs};
 use crate::render;
 
-pub(super) fn validate_cmd(path: &Path) -> Result<u8, String> {
-    let p = load(path)?;
+pub(super) fn validate_cmd(s: &Session<'_>, path: &Path) -> Result<u8, String> {
+    let p = s.load(path)?;
     println!(
         "Plan {:?} ({}) is valid: {}, {}, {} and {}.",
         p.name,
@@ -29,7 +29,7 @@ pub(super) fn count(n: usize, what: &str) -> String {
 }
 
 pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8, String> {
-    let plan = load(&args.plan)?;
+    let plan = s.load(&args.plan)?;
     let aws = s.connect(&plan).await?;
     let (obs, cs) = read_and_diff(s, &aws, &plan, Goal::Apply).await?;
     if let Some(out) = &args.out {
@@ -59,7 +59,7 @@ pub(super) async fn output_cmd(
     s: &mut Session<'_>,
     args: &crate::cli::OutputArgs,
 ) -> Result<u8, String> {
-    let plan = load(&args.plan)?;
+    let plan = s.load(&args.plan)?;
     let aws = s.connect(&plan).await?;
     let obs = crate::observe::observe(&aws, &plan)
         .await
@@ -69,5 +69,22 @@ pub(super) async fn output_cmd(
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc).expect("json")),
         Output::Human => print!("{}", render::outputs::human(&doc)),
     }
+    Ok(0)
+}
+
+pub(super) async fn graph_cmd(s: &mut Session<'_>, args: &GraphArgs) -> Result<u8, String> {
+    let plan = s.load(&args.plan)?;
+    let aws = s.connect(&plan).await?;
+    let goal = if args.destroy {
+        Goal::Destroy { keep_vpc: false }
+    } else {
+        Goal::Apply
+    };
+    let (_, cs) = read_and_diff(s, &aws, &plan, goal).await?;
+    let format = match args.format {
+        GraphFormat::Dot => render::graph::GraphFormat::Dot,
+        GraphFormat::Mermaid => render::graph::GraphFormat::Mermaid,
+    };
+    print!("{}", render::graph::render(&cs, format));
     Ok(0)
 }

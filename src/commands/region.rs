@@ -8,9 +8,9 @@ use crate::observe::EndpointType;
 use crate::resources::endpoint;
 
 /// The region: `--region`, else the standard chain (AWS_REGION, the profile's region).
-async fn region_of(s: &Session<'_>, args: &RegionArgs) -> Result<String, String> {
-    if let Some(r) = &args.region {
-        return Ok(r.clone());
+pub(super) async fn region_of(s: &Session<'_>, given: Option<&str>) -> Result<String, String> {
+    if let Some(r) = given {
+        return Ok(r.to_string());
     }
     let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
     if let Some(p) = &s.cli.profile {
@@ -27,7 +27,7 @@ async fn region_of(s: &Session<'_>, args: &RegionArgs) -> Result<String, String>
 /// `sagevpc services`: the endpoint services of a region, by the short name a plan
 /// takes, with their types and how many AZs offer them.
 pub(super) async fn services_cmd(s: &mut Session<'_>, args: &RegionArgs) -> Result<u8, String> {
-    let region = region_of(s, args).await?;
+    let region = region_of(s, args.region.as_deref()).await?;
     let aws = s.connect_to(&region, &BTreeMap::new()).await?;
     let all = endpoint::Api::describe_all_endpoint_services(&aws)
         .await
@@ -70,7 +70,7 @@ pub(super) async fn services_cmd(s: &mut Session<'_>, args: &RegionArgs) -> Resu
 /// `sagevpc plans`: the plans that own resources in a region, with their counts by
 /// kind. A renamed plan, or a plan looked for in the wrong region, shows up here.
 pub(super) async fn plans_cmd(s: &mut Session<'_>, args: &RegionArgs) -> Result<u8, String> {
-    let region = region_of(s, args).await?;
+    let region = region_of(s, args.region.as_deref()).await?;
     let aws = s.connect_to(&region, &BTreeMap::new()).await?;
     let owned = aws
         .owned_by_any_plan()

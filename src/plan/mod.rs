@@ -4,6 +4,7 @@
 pub mod file;
 pub mod policy;
 pub mod services;
+pub mod starter;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,6 +170,8 @@ impl Plan {
                 column: 0,
                 field: String::new(),
                 message,
+                width: 0,
+                help: None,
             }],
         };
         let text = std::fs::read_to_string(path)
@@ -225,6 +228,11 @@ pub struct Diagnostic {
     /// Dotted path of the field, e.g. `subnets.private-a.cidr`.
     pub field: String,
     pub message: String,
+    /// How many characters from `column` on the line the problem covers (at least 1
+    /// when positioned): what a caret underlines.
+    pub width: usize,
+    /// A fix, when one is known (`did you mean "cidr"?`).
+    pub help: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {

@@ -131,6 +131,176 @@ async fn no_changes_says_so() {
     assert!(!out.contains(" + "), "{out}");
 }
 
+#[test]
+fn graph_dot_fresh_plan() {
+    let cs = fresh();
+    let out = render::graph::render(&cs, render::graph::GraphFormat::Dot);
+    // One node per changeset node, one edge per dependency.
+    assert_eq!(out.matches(" [label=").count(), cs.nodes.len());
+    let deps: usize = cs.nodes.iter().map(|n| n.deps.len()).sum();
+    assert_eq!(out.matches(" -> ").count(), deps);
+    assert!(out.contains("\"+ vpc.main (CreateVpc)\""), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[tokio::test]
+async fn graph_mermaid_edits_and_drift() {
+    let cs = edited().await;
+    let out = render::graph::render(&cs, render::graph::GraphFormat::Mermaid);
+    assert!(out.starts_with("flowchart LR\n"), "{out}");
+    assert!(out.contains("-/+ subnet.private-c"), "{out}");
+    assert!(out.contains("~ interface_endpoint.sts"), "{out}");
+    assert!(out.contains("- interface_endpoint.logs"), "{out}");
+    let deps: usize = cs.nodes.iter().map(|n| n.deps.len()).sum();
+    assert_eq!(out.matches(" --> ").count(), deps);
+    insta::assert_snapshot!(redact(&out));
+}
+
+/// The compiler-style rendering of the problems of the studio plan edited by `edit`.
+fn plan_problems(edit: impl Fn(&str) -> String) -> String {
+    let text = edit(STUDIO);
+    // Relative to the package root (the tests' working directory): the policy file
+    // resolves, and the snapshot names no machine's path.
+    let e = validate_source(Path::new("plans/studio-vpc.toml"), &text).unwrap_err();
+    let out = render::diagnostics::plan_error(&e, Some(&text), false);
+    assert!(!out.contains('\x1b'), "{out}");
+    assert_eq!(
+        out.matches("\nerror: ").count() + 1,
+        e.diagnostics.len(),
+        "{out}"
+    );
+    out
+}
+
+#[test]
+fn plan_error_typo_field() {
+    let out =
+        plan_problems(|s| s.replacen("cidr = \"10.20.0.0/20\"", "cidrr = \"10.20.0.0/20\"", 1));
+    assert!(out.contains("  --> plans/studio-vpc.toml:10:1\n"), "{out}");
+    assert!(
+        out.contains("   | ^^^^^ subnets.private-a.cidrr\n"),
+        "{out}"
+    );
+    assert!(out.contains("help: did you mean \"cidr\"?"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn plan_error_bad_cidr() {
+    let out = plan_problems(|s| s.replacen("\"10.20.16.0/20\"", "\"10.20.16/20\"", 1));
+    assert!(out.contains("--> plans/studio-vpc.toml:14:8"), "{out}");
+    // The caret underlines the whole value, quotes included.
+    assert!(
+        out.contains("       ^^^^^^^^^^^^^ subnets.private-b.cidr"),
+        "{out}"
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn plan_error_unknown_references() {
+    let out = plan_problems(|s| {
+        s.replacen("from = \"workloads\"", "from = \"workload\"", 1)
+            .replacen("\"private-b\", ", "\"private-bb\", ", 1)
+    });
+    assert!(out.contains("help: did you mean \"workloads\"?"), "{out}");
+    assert!(out.contains("help: did you mean \"private-b\"?"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn plan_error_missing_field_says_where_to_add_it() {
+    let out = plan_problems(|s| s.replacen("cidr = \"10.20.16.0/20\"\n", "", 1));
+    assert!(out.contains("error: missing field `cidr`"), "{out}");
+    assert!(out.contains("12 | [subnets.private-b]\n"), "{out}");
+    assert!(
+        out.contains("   | ^^^^^^^^^^^^^^^^^^^ subnets.private-b\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("help: add `cidr = ...` to [subnets.private-b]"),
+        "{out}"
+    );
+    let out = plan_problems(|s| s.replacen("region = \"us-east-1\"", "", 1));
+    assert!(
+        out.contains("help: add `region = ...` at the top of the file, before the first [table]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plan_error_colour_only_when_asked() {
+    let text = STUDIO.replacen("region = \"us-east-1\"", "region = \"us-east-l\"", 1);
+    let e = validate_source(Path::new("plans/studio-vpc.toml"), &text).unwrap_err();
+    let plain = render::diagnostics::plan_error(&e, Some(&text), false);
+    let coloured = render::diagnostics::plan_error(&e, Some(&text), true);
+    assert!(coloured.contains("\x1b["), "{coloured}");
+    // Colour adds escape codes and nothing else.
+    let mut stripped = String::new();
+    let mut rest = coloured.as_str();
+    while let Some(i) = rest.find('\x1b') {
+        stripped.push_str(&rest[..i]);
+        let end = rest[i..].find('m').expect("end of an escape code");
+        rest = &rest[i + end + 1..];
+    }
+    stripped.push_str(rest);
+    assert_eq!(stripped, plain);
+}
+
+#[test]
+fn live_progress_counts_running_done_and_left() {
+    use crate::model::{Address, Kind};
+    let live = super::live::Live::new(3, indicatif::ProgressDrawTarget::hidden());
+    assert_eq!(live.state(), (0, 0, ", 0 running, 3 left".to_string()));
+    let vpc = Address::new(Kind::Vpc, "main");
+    let subnet = Address::new(Kind::Subnet, "a");
+    live.started(&vpc, "Creating...");
+    live.started(&subnet, "Creating...");
+    assert_eq!(live.state(), (0, 2, ", 2 running, 1 left".to_string()));
+    live.still(&subnet, "Still creating...");
+    live.ended(&vpc, "vpc.main: Created after 1.0s");
+    assert_eq!(live.state(), (1, 1, ", 1 running, 1 left".to_string()));
+    live.ended(&subnet, "subnet.a: Failed: no");
+    assert_eq!(live.state(), (2, 0, ", 0 running, 1 left".to_string()));
+    live.close();
+}
+
+#[test]
+fn plain_progress_lines_are_unchanged() {
+    use crate::changeset::Action;
+    use crate::model::{Address, Kind};
+    use std::time::Duration;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let p = Progress::to(Box::new(buf.clone()));
+    let a = Address::new(Kind::Subnet, "a");
+    p.started(&a, Action::Create);
+    p.still(&a, Action::Create, Duration::from_secs(20));
+    p.finished(
+        &a,
+        Action::Create,
+        Duration::from_millis(21_340),
+        Some("subnet-1"),
+    );
+    p.failed(&a, "boom");
+    p.close();
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        out,
+        "subnet.a: Creating...\nsubnet.a: Still creating... [20s elapsed]\nsubnet.a: Created after 21.3s [id=subnet-1]\nsubnet.a: Failed: boom\n"
+    );
+}
+
 // ---- the JSON schema, pinned independently of the producer's own structs -------------
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::{Filter, Tag};
 
 use super::tags_of;
-use crate::aws::{pages, Aws, AwsError};
+use crate::aws::{pages, send, Aws, AwsError};
 use crate::model::{TAG_KEY, TAG_PLAN};
 
 /// One owned resource: (plan, its `sagevpc:key`, id).
@@ -24,6 +24,37 @@ fn owned(id: Option<&str>, tags: &[Tag]) -> Option<Owned> {
 }
 
 impl Aws {
+    /// The region's availability zones that are up, by name (Local and Wavelength
+    /// zones left out: endpoints and SageMaker are not there).
+    pub async fn available_zones(&self) -> Result<Vec<String>, AwsError> {
+        let out = send!(self
+            .ec2
+            .describe_availability_zones()
+            .filters(super::filter("state", "available")))?;
+        Ok(out
+            .availability_zones()
+            .iter()
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+            .filter_map(|z| z.zone_name().map(str::to_string))
+            .collect())
+    }
+
+    /// The IPv4 CIDR blocks of every VPC in the region, whoever made it.
+    pub async fn all_vpc_cidrs(&self) -> Result<Vec<String>, AwsError> {
+        let pages = pages!(self.ec2.describe_vpcs().into_paginator())?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.vpcs())
+            .flat_map(|v| {
+                let extra = v
+                    .cidr_block_association_set()
+                    .iter()
+                    .filter_map(|a| a.cidr_block().map(str::to_string));
+                v.cidr_block().map(str::to_string).into_iter().chain(extra)
+            })
+            .collect())
+    }
+
     /// Everything tagged by any plan: one paginated Describe per resource type.
     pub async fn owned_by_any_plan(&self) -> Result<Vec<Owned>, AwsError> {
         let c = &self.ec2;

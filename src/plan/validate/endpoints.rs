@@ -333,6 +333,7 @@ fn subnet_refs(
                     if known.is_empty() { "none defined".to_string() } else { known.join(", ") }
                 ),
             );
+            ctx.suggest(v, known);
         }
     }
     subnet_refs
@@ -365,6 +366,7 @@ fn group_refs(
                     if known.is_empty() { "none defined".to_string() } else { known.join(", ") }
                 ),
             );
+            ctx.suggest(v, known);
         }
     }
     sg_refs

@@ -46,14 +46,46 @@ impl Ctx<'_> {
         } else {
             self.position(span.start)
         };
+        // A caret under the value; a span over several lines (a table) is underlined
+        // only when it starts with its header, else at its first character.
+        let width = match self.text.get(span.clone()) {
+            Some(t) if !t.trim_end().contains('\n') || t.starts_with('[') => {
+                t.lines().next().map_or(0, |l| l.chars().count())
+            }
+            _ => 1,
+        }
+        .max(1);
         self.diags.push(Diagnostic {
             file: self.file.clone(),
             line,
             column,
             field: field.into(),
             message: message.into(),
+            width,
+            help: None,
         });
     }
+
+    /// Attach `did you mean ...?` to the last problem raised, when `wrong` is a likely
+    /// typo of one of `known`.
+    fn suggest<'k>(&mut self, wrong: &str, known: impl IntoIterator<Item = &'k str>) {
+        let Some(k) = crate::plan::services::nearest(wrong, known) else {
+            return;
+        };
+        if let Some(d) = self.diags.last_mut() {
+            d.help = Some(format!("did you mean {k:?}?"));
+        }
+    }
+}
+
+/// The names serde lists in "unknown field `x`, expected `a`, `b` or `c`" (or "one of
+/// ...") and the unknown one: (unknown, expected).
+fn unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (wrong, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected")?.1;
+    let names = expected.split('`').skip(1).step_by(2).collect();
+    Some((wrong, names))
 }
 
 /// Parse and validate plan text read from `path`.
@@ -102,7 +134,31 @@ pub fn validate_with_files(
                     None => "invalid TOML".to_string(),
                 };
             }
-            ctx.err(span.unwrap_or(0..0), field, msg);
+            ctx.err(span.unwrap_or(0..0), field, &msg);
+            if let Some((wrong, known)) = unknown_field(&msg) {
+                ctx.suggest(wrong, known);
+            } else if let Some(missing) = msg
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split_once('`'))
+            {
+                let table = ctx
+                    .diags
+                    .last()
+                    .map(|d| d.field.clone())
+                    .unwrap_or_default();
+                let place = if table.is_empty() {
+                    "at the top of the file, before the first [table]".to_string()
+                } else {
+                    format!("to [{table}]")
+                };
+                if let Some(d) = ctx.diags.last_mut() {
+                    d.help = Some(format!("add `{} = ...` {place}", missing.0));
+                    if table.is_empty() {
+                        // The whole document: no one value to underline.
+                        d.width = 1;
+                    }
+                }
+            }
             return Err(PlanError {
                 diagnostics: ctx.diags,
             });

@@ -199,6 +199,7 @@ fn check_rule(
                         if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
                     ),
                 );
+                ctx.suggest(v, known.iter().copied().chain(["self"]));
                 None
             }
         }
