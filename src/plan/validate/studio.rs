@@ -360,7 +360,7 @@ fn users(ctx: &mut Ctx, s: &RawStudio, raw: &RawPlan) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    for (name, _) in &s.user_profiles {
+    for name in s.user_profiles.keys() {
         let n = name.get_ref();
         let field = format!("studio.user_profiles.{n}");
         if !is_sagemaker_name(n) {
