@@ -13,6 +13,10 @@ pub const TAG_KEY: &str = "sagevpc:key";
 /// The keys of the plan's own extra tags (`tags = {...}`), comma-separated, so that a
 /// key removed from the plan is removed from the resource too.
 pub const TAG_MANAGED: &str = "sagevpc:tags";
+/// Tag sagevpc puts on what SageMaker makes for a plan's domain and leaves behind when
+/// the domain is deleted (its NFS security groups): the plan's name. A destroy stopped
+/// after the domain was gone finds them by it and finishes the job.
+pub const TAG_LEFT_BY: &str = "sagevpc:left-by";
 /// AWS's display name tag.
 pub const TAG_NAME: &str = "Name";
 

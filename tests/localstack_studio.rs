@@ -22,6 +22,15 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// moto whose domains make their NFS groups in LocalStack's EC2, as SageMaker does.
+    fn with_nfs_groups() -> Moto {
+        Moto::start_with(&[("SAGEVPC_MOTO_EC2", "http://127.0.0.1:4566")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Moto {
         let python = repo_root().join("localstack/.venv/bin/python");
         assert!(
             python.exists(),
@@ -35,6 +44,7 @@ impl Moto {
         let child = Command::new(python)
             .arg(repo_root().join("tests/moto/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -267,40 +277,31 @@ async fn iam() -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&conf)
 }
 
-/// The NFS groups SageMaker makes for a domain in its VPC, referring to each other.
-async fn nfs_groups_like_sagemaker(
+/// The ids of the NFS groups SageMaker made for `domain` in `vpc`, with their tags.
+async fn nfs_groups(
     c: &aws_sdk_ec2::Client,
     vpc: &str,
     domain: &str,
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    for dir in ["inbound", "outbound"] {
-        let g = c
-            .create_security_group()
-            .vpc_id(vpc)
-            .group_name(format!("security-group-for-{dir}-nfs-{domain}"))
-            .description(format!("[DO NOT DELETE] Security Group that allows {dir} NFS traffic for SageMaker Notebooks Domain [{domain}]"))
-            .send()
-            .await
-            .expect("create NFS group");
-        ids.push(g.group_id().unwrap().to_string());
-    }
-    let pair = aws_sdk_ec2::types::UserIdGroupPair::builder()
-        .group_id(&ids[1])
-        .build();
-    let nfs = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(2049)
-        .to_port(2049)
-        .user_id_group_pairs(pair)
-        .build();
-    c.authorize_security_group_ingress()
-        .group_id(&ids[0])
-        .ip_permissions(nfs)
+) -> Vec<(String, Vec<aws_sdk_ec2::types::Tag>)> {
+    let out = c
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
         .send()
         .await
-        .expect("NFS rule");
-    ids
+        .expect("describe groups");
+    out.security_groups()
+        .iter()
+        .filter(|g| {
+            g.group_name()
+                .is_some_and(|n| n.contains("-nfs-") && n.ends_with(domain))
+        })
+        .map(|g| (g.group_id().unwrap().to_string(), g.tags().to_vec()))
+        .collect()
 }
 
 /// The whole Studio half: one apply makes the execution role (LocalStack's IAM), the
@@ -310,7 +311,7 @@ async fn nfs_groups_like_sagemaker(
 /// network and the role, and a second destroy has nothing to do.
 #[tokio::test]
 async fn a_studio_plan_bootstraps_role_domain_and_users_and_destroy_takes_it_all_away() {
-    let moto = Moto::start();
+    let moto = Moto::with_nfs_groups();
     let sm = moto.client().await;
     let env = [
         ("AWS_ENDPOINT_URL_SAGEMAKER", moto.url.as_str()),
@@ -407,11 +408,30 @@ async fn a_studio_plan_bootstraps_role_domain_and_users_and_destroy_takes_it_all
     );
     assert_eq!(doc["studio_subnet_ids"].as_array().unwrap().len(), 3);
     assert_eq!(doc["vpc_config"]["Subnets"].as_array().unwrap().len(), 3);
+    assert!(
+        doc["endpoint_dns_names"]["sts"][0]
+            .as_str()
+            .is_some_and(|d| d.contains("sts")),
+        "the sts endpoint's DNS names: {doc}"
+    );
 
-    // What SageMaker makes and leaves: the NFS groups (the home EFS volume is made by
-    // the moto launcher, as SageMaker does); a running app of alice.
+    // What SageMaker made and leaves (the moto launcher makes them as SageMaker does):
+    // the NFS groups, tagged by the apply as the plan's leftovers, and the home EFS
+    // volume; and a running app of alice.
     let vpc = vpcs_of(&c, &name).await[0].vpc_id().unwrap().to_string();
-    let nfs = nfs_groups_like_sagemaker(&c, &vpc, &domain_id).await;
+    let nfs: Vec<String> = nfs_groups(&c, &vpc, &domain_id)
+        .await
+        .into_iter()
+        .map(|(id, tags)| {
+            assert_eq!(
+                tag(&tags, "sagevpc:left-by"),
+                Some(name.as_str()),
+                "{id} tagged"
+            );
+            id
+        })
+        .collect();
+    assert_eq!(nfs.len(), 2);
     sm.create_app()
         .domain_id(&domain_id)
         .user_profile_name("alice")
@@ -463,4 +483,65 @@ async fn a_studio_plan_bootstraps_role_domain_and_users_and_destroy_takes_it_all
         out.contains("No changes"),
         "a second destroy has nothing to do:\n{out}"
     );
+}
+
+/// A destroy stopped after `DeleteDomain` (killed, or its clean-up refused) leaves the
+/// domain's NFS groups, which block the VPC: the next destroy finds them by the tag the
+/// apply put on them and finishes the job.
+#[tokio::test]
+async fn a_destroy_stopped_after_the_domain_was_deleted_is_finished_by_the_next_one() {
+    let moto = Moto::with_nfs_groups();
+    let sm = moto.client().await;
+    let env = [
+        ("AWS_ENDPOINT_URL_SAGEMAKER", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_EFS", moto.url.as_str()),
+    ];
+    let c = ec2().await;
+    let name = unique_name("orphan");
+    let mut dir = PlanDir::new(&name);
+    dir.keep(); // the cleanup on drop would not reach moto
+    let text = shipped("studio-domain.toml").replace(
+        "domain_name = \"ml-studio\"",
+        &format!("domain_name = \"{name}\""),
+    );
+    let plan = dir
+        .write("studio-domain.toml", &text)
+        .to_string_lossy()
+        .into_owned();
+    let (code, out, err) = run_env(&["apply", &plan, "--auto-approve"], &env);
+    assert_eq!(code, 0, "apply\n{err}\n{out}");
+    let domain_id = sm.list_domains().send().await.unwrap().domains()[0]
+        .domain_id()
+        .unwrap()
+        .to_string();
+    let vpc = vpcs_of(&c, &name).await[0].vpc_id().unwrap().to_string();
+
+    // What the first destroy did before it stopped: the users and the domain are gone.
+    for user in ["alice", "bob"] {
+        sm.delete_user_profile()
+            .domain_id(&domain_id)
+            .user_profile_name(user)
+            .send()
+            .await
+            .expect("delete user");
+    }
+    sm.delete_domain()
+        .domain_id(&domain_id)
+        .send()
+        .await
+        .expect("delete domain");
+    assert_eq!(nfs_groups(&c, &vpc, &domain_id).await.len(), 2);
+
+    let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
+    assert_eq!(code, 0, "destroy\n{err}\n{out}");
+    assert!(
+        out.contains(&format!("studio_domain.leftovers-{domain_id}")),
+        "the leftovers are named:\n{out}"
+    );
+    assert!(nfs_groups(&c, &vpc, &domain_id).await.is_empty());
+    assert!(vpc_by_id(&c, &vpc).await.is_none());
+    assert_eq!(owned(&c, &name).await.total(), 0);
+    let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("No changes"), "{out}");
 }

@@ -108,9 +108,12 @@ impl Aws {
         Ok(())
     }
 
-    /// The domain's NFS groups in `vpc`: every rule first (they name each other), then
-    /// the groups, retried while the volume's ENIs go away.
-    pub(crate) async fn delete_nfs_groups(&self, domain: &str, vpc: &str) -> Result<(), AwsError> {
+    /// The domain's NFS groups in `vpc`.
+    async fn nfs_groups(
+        &self,
+        domain: &str,
+        vpc: &str,
+    ) -> Result<Vec<aws_sdk_ec2::types::SecurityGroup>, AwsError> {
         let pages = pages!(self
             .ec2
             .describe_security_groups()
@@ -122,11 +125,68 @@ impl Aws {
                     .build(),
             )
             .into_paginator())?;
-        let groups: Vec<_> = pages
+        Ok(pages
             .iter()
             .flat_map(|p| p.security_groups())
             .cloned()
+            .collect())
+    }
+
+    /// Tag the new domain's NFS groups as left by `plan` (see `TAG_LEFT_BY`).
+    pub(crate) async fn tag_nfs_groups(
+        &self,
+        domain: &str,
+        vpc: &str,
+        plan: &str,
+    ) -> Result<(), AwsError> {
+        let ids: Vec<String> = self
+            .nfs_groups(domain, vpc)
+            .await?
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
             .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tag = aws_sdk_ec2::types::Tag::builder()
+            .key(crate::model::TAG_LEFT_BY)
+            .value(plan)
+            .build();
+        send!(self.ec2.create_tags().set_resources(Some(ids)).tags(tag)).map(|_| ())
+    }
+
+    /// The NFS groups tagged as left by `plan`: (domain id, VPC id) of each.
+    pub(crate) async fn left_nfs_groups(
+        &self,
+        plan: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let pages = pages!(self
+            .ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{}", crate::model::TAG_LEFT_BY))
+                    .values(plan)
+                    .build(),
+            )
+            .into_paginator())?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.security_groups())
+            .filter_map(|g| {
+                let name = g.group_name()?;
+                let domain = name
+                    .strip_prefix("security-group-for-inbound-nfs-")
+                    .or_else(|| name.strip_prefix("security-group-for-outbound-nfs-"))?;
+                Some((domain.to_string(), g.vpc_id()?.to_string()))
+            })
+            .collect())
+    }
+
+    /// The domain's NFS groups in `vpc`: every rule first (they name each other), then
+    /// the groups, retried while the volume's ENIs go away.
+    pub(crate) async fn delete_nfs_groups(&self, domain: &str, vpc: &str) -> Result<(), AwsError> {
+        let groups = self.nfs_groups(domain, vpc).await?;
         for g in &groups {
             let id = g.group_id().unwrap_or_default();
             if !g.ip_permissions().is_empty() {

@@ -337,4 +337,20 @@ impl studio_domain::Api for Aws {
         self.delete_domain_interfaces(&d.domain, &d.vpc).await?;
         self.delete_nfs_groups(&d.domain, &d.vpc).await
     }
+
+    async fn tag_domain_leftovers(
+        &self,
+        domain: &str,
+        vpc: &str,
+        plan: &str,
+    ) -> Result<(), AwsError> {
+        self.tag_nfs_groups(domain, vpc, plan).await
+    }
+
+    async fn describe_domain_leftovers(
+        &self,
+        plan: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        self.left_nfs_groups(plan).await
+    }
 }

@@ -645,6 +645,7 @@ fn foreign_private_dns_endpoint_for_the_same_service_is_a_conflict() {
     }];
     obs.foreign_endpoints
         .push(crate::observe::ObservedEndpoint {
+            dns_names: Vec::new(),
             id: "vpce-hand".into(),
             vpc_id: "vpc-1".into(),
             endpoint_type: crate::observe::EndpointType::Interface,

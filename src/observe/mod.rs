@@ -303,6 +303,14 @@ async fn read_studio<C: Cloud>(c: &C, plan: &Plan, obs: &mut Observed) -> Result
     }
     obs.domains = domains?;
     let ids: Vec<String> = obs.domains.iter().map(|d| d.id.clone()).collect();
+    let mut orphans: Vec<(String, String)> =
+        studio_domain::Api::describe_domain_leftovers(c, &plan.name).await?;
+    orphans.sort();
+    orphans.dedup();
+    for (domain, vpc) in orphans.into_iter().filter(|(d, _)| !ids.contains(d)) {
+        obs.domains
+            .push(studio_domain::orphan(&plan.name, &domain, &vpc));
+    }
     if !ids.is_empty() {
         obs.user_profiles =
             user_profile::Api::describe_user_profiles_by_plan(c, &plan.name, &ids).await?;

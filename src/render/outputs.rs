@@ -67,6 +67,16 @@ pub fn outputs(plan: &Plan, obs: &Observed) -> Result<Value, String> {
     let groups = ids_of(obs, plan, Kind::SecurityGroup);
     let endpoints = ids_of(obs, plan, Kind::InterfaceEndpoint);
     let gateways = ids_of(obs, plan, Kind::GatewayEndpoint);
+    let dns: Map<String, Value> = obs
+        .endpoints
+        .iter()
+        .filter_map(|e| {
+            let key = owned_key(&e.tags, &plan.name)?.strip_prefix("interface_endpoint.")?;
+            Some((key.to_string(), json!(e.dns_names)))
+        })
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
     let pick = |m: &Map<String, Value>, keys: &[String]| -> Vec<Value> {
         keys.iter().filter_map(|k| m.get(k).cloned()).collect()
     };
@@ -78,6 +88,7 @@ pub fn outputs(plan: &Plan, obs: &Observed) -> Result<Value, String> {
     doc.insert("security_group_ids".into(), Value::Object(groups.clone()));
     doc.insert("endpoints".into(), Value::Object(endpoints));
     doc.insert("gateway_endpoints".into(), Value::Object(gateways));
+    doc.insert("endpoint_dns_names".into(), Value::Object(dns));
     doc.insert(
         "vpc_config".into(),
         json!({"Subnets": all_subnets, "SecurityGroupIds": job_groups}),
@@ -87,7 +98,7 @@ pub fn outputs(plan: &Plan, obs: &Observed) -> Result<Value, String> {
             RoleChoice::Existing(arn) => Some(arn.clone()),
             RoleChoice::Create => obs.roles.first().map(|r| r.id.clone()),
         };
-        let domain = obs.domains.first();
+        let domain = obs.domains.iter().find(|d| d.status != "Deleted");
         let users: Map<String, Value> = obs
             .user_profiles
             .iter()

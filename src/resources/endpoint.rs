@@ -33,6 +33,9 @@ pub struct ObservedEndpoint {
     pub private_dns: bool,
     pub policy: Option<Value>,
     pub tags: Tags,
+    /// The endpoint's DNS names (interface endpoints), for `sagevpc output`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
 }
 
 impl super::Live for ObservedEndpoint {

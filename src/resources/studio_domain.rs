@@ -62,7 +62,8 @@ impl Live for ObservedDomain {
             .iter()
             .chain(&self.security_groups)
             .map(String::as_str)
-            .chain(std::iter::once(self.execution_role.as_str()))
+            .chain([self.execution_role.as_str(), self.vpc_id.as_str()])
+            .filter(|id| !id.is_empty())
             .collect()
     }
     fn normalize(&mut self) {
@@ -170,6 +171,38 @@ pub trait Api: Send + Sync {
     /// Remove what SageMaker left of the domain: its EFS volume (mount targets first)
     /// and its NFS security groups in `vpc`. What is already gone is done.
     fn delete_domain_leftovers(&self, d: &DeleteDomain) -> impl Call<()>;
+    /// Tag what SageMaker made for the new domain in `vpc` (its NFS groups) with
+    /// [`TAG_LEFT_BY`](crate::model::TAG_LEFT_BY) = `plan`.
+    fn tag_domain_leftovers(&self, domain: &str, vpc: &str, plan: &str) -> impl Call<()>;
+    /// What SageMaker left of the plan's domains (tagged by `tag_domain_leftovers`): the
+    /// domain id each is for, and the VPC it is in.
+    fn describe_domain_leftovers(&self, plan: &str) -> impl Call<Vec<(String, String)>>;
+}
+
+/// A deleted domain of the plan whose leftovers are still there (a destroy stopped
+/// after `DeleteDomain`): matched under its own key, so that it is deleted again (a
+/// domain already gone is done) and its leftovers with it, before the VPC.
+pub fn orphan(plan: &str, domain: &str, vpc: &str) -> ObservedDomain {
+    let key = Address::new(Kind::StudioDomain, format!("leftovers-{domain}"));
+    ObservedDomain {
+        id: domain.to_string(),
+        arn: String::new(),
+        name: String::new(),
+        status: "Deleted".into(),
+        auth_mode: String::new(),
+        vpc_id: vpc.to_string(),
+        subnet_ids: Vec::new(),
+        vpc_only: false,
+        execution_role: String::new(),
+        security_groups: Vec::new(),
+        home_efs: None,
+        url: None,
+        tags: [
+            (crate::model::TAG_PLAN.to_string(), plan.to_string()),
+            (crate::model::TAG_KEY.to_string(), key.to_string()),
+        ]
+        .into(),
+    }
 }
 
 /// [`NewDomain`] with every reference resolved.
@@ -457,6 +490,12 @@ impl<C: Api + ?Sized + Sync> Perform<C> for StudioDomain {
                 let id = c.create_domain(&ids).await?;
                 run.slot.release();
                 c.wait_domain_in_service(&id).await?;
+                let plan = ids
+                    .tags
+                    .get(crate::model::TAG_PLAN)
+                    .cloned()
+                    .unwrap_or_default();
+                c.tag_domain_leftovers(&id, &ids.vpc, &plan).await?;
                 Ok(Some(id))
             }
             Op::Update(u) => {

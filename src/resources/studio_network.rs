@@ -84,7 +84,7 @@ fn new_endpoint_interfaces(cx: &Cx, subnet: &Ref) -> u64 {
 
 /// Free addresses of the existing Studio subnets against what a new domain needs.
 fn capacity(cx: &mut Cx, s: &StudioSpec) {
-    if !cx.obs.domains.is_empty() {
+    if cx.obs.domains.iter().any(|d| d.status != "Deleted") {
         return; // its mount targets are in place; users come and go within the plan
     }
     let observed = studio_subnets(cx, s);

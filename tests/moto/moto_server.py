@@ -9,6 +9,8 @@ arguments (`-H 127.0.0.1 -p PORT`):
 - timestamps are epoch seconds (moto answers "YYYY-MM-DD HH:MM:SS" strings, which no
   SDK parses);
 - a missing domain is `ResourceNotFound` (moto: `ValidationException`);
+- with SAGEVPC_MOTO_EC2 set to an EC2 endpoint, a domain gets the two NFS security
+  groups SageMaker makes in its VPC (there), which `DeleteDomain` leaves, as on AWS;
 - a domain gets a home EFS volume in moto's EFS (as SageMaker makes one), which
   `DeleteDomain` leaves behind here (moto ignores the retention policy), so the tool's
   clean-up of it is exercised;
@@ -22,6 +24,7 @@ sagevpc sends them in an order AWS accepts and reads their answers.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -50,6 +53,44 @@ def _domain_init(self, *args, **kwargs):
         tags=[{"Key": "ManagedByAmazonSageMakerResource", "Value": self.arn}],
     )
     self.home_efs_file_system_id = fs.file_system_id
+    _nfs_groups_like_sagemaker(self)
+
+
+def _nfs_groups_like_sagemaker(domain):
+    """With SAGEVPC_MOTO_EC2 (an EC2 endpoint: LocalStack), make the two NFS groups
+    SageMaker makes in the domain's VPC, the inbound one admitting NFS from the
+    outbound one; DeleteDomain leaves them, as on AWS."""
+    endpoint = os.environ.get("SAGEVPC_MOTO_EC2")
+    if not endpoint:
+        return
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=endpoint,
+        region_name=domain.region_name,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    ids = []
+    for direction in ("inbound", "outbound"):
+        g = ec2.create_security_group(
+            VpcId=domain.vpc_id,
+            GroupName=f"security-group-for-{direction}-nfs-{domain.id}",
+            Description=f"[DO NOT DELETE] Security Group that allows {direction} NFS traffic for SageMaker Notebooks Domain [{domain.id}]",
+        )
+        ids.append(g["GroupId"])
+    ec2.authorize_security_group_ingress(
+        GroupId=ids[0],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 2049,
+                "ToPort": 2049,
+                "UserIdGroupPairs": [{"GroupId": ids[1]}],
+            }
+        ],
+    )
 
 
 models.Domain.__init__ = _domain_init

@@ -38,6 +38,11 @@ fn endpoint_of(e: &VpcEndpoint) -> Option<ObservedEndpoint> {
         private_dns: e.private_dns_enabled().unwrap_or(false),
         policy: parse_policy(e.policy_document()),
         tags: tags_of(e.tags()),
+        dns_names: e
+            .dns_entries()
+            .iter()
+            .filter_map(|d| d.dns_name().map(str::to_string))
+            .collect(),
     })
 }
 

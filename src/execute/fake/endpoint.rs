@@ -114,6 +114,7 @@ impl Api for FakeCloud {
             }
         }
         w.endpoints.push(ObservedEndpoint {
+            dns_names: Vec::new(),
             id: id.clone(),
             vpc_id: ep.vpc_id.into(),
             endpoint_type: ep.endpoint_type,

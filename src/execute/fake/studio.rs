@@ -158,6 +158,22 @@ impl studio_domain::Api for FakeCloud {
     async fn delete_domain_leftovers(&self, _d: &DeleteDomain) -> Result<(), AwsError> {
         Ok(())
     }
+
+    async fn tag_domain_leftovers(
+        &self,
+        _d: &str,
+        _vpc: &str,
+        _plan: &str,
+    ) -> Result<(), AwsError> {
+        Ok(())
+    }
+
+    async fn describe_domain_leftovers(
+        &self,
+        _plan: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        Ok(Vec::new())
+    }
 }
 
 impl user_profile::Api for FakeCloud {

@@ -111,62 +111,7 @@ pub(super) fn check(
         return None;
     }
     capacity(ctx, st, net, &subnets, users.len(), ips_per_user);
-    let shared = endpoint_groups.iter().any(|g| {
-        let inbound = groups.get(g).map_or(0, |s| {
-            s.rules
-                .iter()
-                .filter(|r| r.direction == Direction::Ingress)
-                .count()
-        });
-        inbound + 1 + users.len() > INBOUND_RULES_PER_GROUP
-    });
-    let egress = egress_rules(net);
-    let mut domain_groups = vec![DOMAIN_GROUP.to_string()];
-    add_group(
-        groups,
-        DOMAIN_GROUP,
-        "Studio domain apps (sagevpc)",
-        egress.clone(),
-    );
-    let mut admitted = vec![DOMAIN_GROUP.to_string()];
-    if shared {
-        add_group(
-            groups,
-            CLIENT_GROUP,
-            "Studio clients of the endpoints (sagevpc)",
-            egress.clone(),
-        );
-        domain_groups.push(CLIENT_GROUP.to_string());
-        admitted.push(CLIENT_GROUP.to_string());
-    }
-    let mut user_profiles = BTreeMap::new();
-    for u in &users {
-        let key = format!("user-{u}");
-        let mut rules = egress.clone();
-        rules.insert(app_rule(Direction::Ingress));
-        rules.insert(app_rule(Direction::Egress));
-        add_group(groups, &key, &format!("Studio user {u} (sagevpc)"), rules);
-        let mut carried = vec![key.clone()];
-        if shared {
-            carried.push(CLIENT_GROUP.to_string());
-        } else {
-            admitted.push(key);
-        }
-        user_profiles.insert(
-            u.clone(),
-            UserProfileSpec {
-                security_groups: carried,
-            },
-        );
-    }
-    for g in &endpoint_groups {
-        if let Some(spec) = groups.get_mut(g) {
-            for a in &admitted {
-                spec.rules
-                    .insert(https_rule(Direction::Ingress, Peer::Group(a.clone())));
-            }
-        }
-    }
+    let (domain_groups, user_profiles, shared) = add_groups(groups, net, &users, &endpoint_groups);
     Some(StudioSpec {
         domain_name,
         auth_mode,
@@ -505,4 +450,73 @@ fn add_group(
             rules,
         },
     );
+}
+
+/// The groups `[studio]` adds: the domain's, one per user, the shared client group when
+/// the endpoints' groups would pass their inbound rules quota; and the endpoints'
+/// groups' ingress from them. Returns the domain's groups, the users with their groups,
+/// and whether the client group is shared.
+fn add_groups(
+    groups: &mut BTreeMap<String, SecurityGroupSpec>,
+    net: &Network,
+    users: &[String],
+    endpoint_groups: &[String],
+) -> (Vec<String>, BTreeMap<String, UserProfileSpec>, bool) {
+    let shared = endpoint_groups.iter().any(|g| {
+        let inbound = groups.get(g).map_or(0, |s| {
+            s.rules
+                .iter()
+                .filter(|r| r.direction == Direction::Ingress)
+                .count()
+        });
+        inbound + 1 + users.len() > INBOUND_RULES_PER_GROUP
+    });
+    let egress = egress_rules(net);
+    let mut domain_groups = vec![DOMAIN_GROUP.to_string()];
+    add_group(
+        groups,
+        DOMAIN_GROUP,
+        "Studio domain apps (sagevpc)",
+        egress.clone(),
+    );
+    let mut admitted = vec![DOMAIN_GROUP.to_string()];
+    if shared {
+        add_group(
+            groups,
+            CLIENT_GROUP,
+            "Studio clients of the endpoints (sagevpc)",
+            egress.clone(),
+        );
+        domain_groups.push(CLIENT_GROUP.to_string());
+        admitted.push(CLIENT_GROUP.to_string());
+    }
+    let mut user_profiles = BTreeMap::new();
+    for u in users {
+        let key = format!("user-{u}");
+        let mut rules = egress.clone();
+        rules.insert(app_rule(Direction::Ingress));
+        rules.insert(app_rule(Direction::Egress));
+        add_group(groups, &key, &format!("Studio user {u} (sagevpc)"), rules);
+        let mut carried = vec![key.clone()];
+        if shared {
+            carried.push(CLIENT_GROUP.to_string());
+        } else {
+            admitted.push(key);
+        }
+        user_profiles.insert(
+            u.clone(),
+            UserProfileSpec {
+                security_groups: carried,
+            },
+        );
+    }
+    for g in endpoint_groups {
+        if let Some(spec) = groups.get_mut(g) {
+            for a in &admitted {
+                spec.rules
+                    .insert(https_rule(Direction::Ingress, Peer::Group(a.clone())));
+            }
+        }
+    }
+    (domain_groups, user_profiles, shared)
 }
