@@ -14,7 +14,7 @@ export AWS_REGION ?= us-east-1
 export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test build localstack-up localstack-down localstack-install fmt lint bench clean-localstack
+.PHONY: demo test readme-transcripts build localstack-up localstack-down localstack-install fmt lint bench clean-localstack
 
 # The binary is built together with one small test target: that turns on the
 # dev-dependencies' features (aws-smithy-mocks needs the SDK's test-util), so `make demo`
@@ -29,6 +29,9 @@ demo: localstack-up build
 	@echo
 	@echo "== re-plan (must be empty) =="
 	./target/debug/sagevpc plan plans/studio-vpc.toml --detailed-exitcode
+
+readme-transcripts: localstack-up build
+	python3 docs/transcripts.py
 
 test: localstack-up
 	$(CARGO) test --locked --all-targets

@@ -272,3 +272,89 @@ async fn init_writes_a_plan_that_validates_and_never_overwrites_one() {
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read_to_string(out).unwrap(), text);
 }
+
+/// `text` with what changes run to run made constant: AWS ids, timings, the plan name.
+fn normalized(text: &str, name: &str) -> Vec<String> {
+    let ids = regex_lite_ids(&text.replace(name, "readme"));
+    ids.lines()
+        .filter(|l| !l.contains("Still ") && !l.contains("elapsed"))
+        .map(|l| {
+            let mut l = l.to_string();
+            if let Some(i) = l.find(" after ") {
+                let end = l[i..].find('s').map_or(l.len(), |e| i + e + 1);
+                l.replace_range(i..end, " after _s");
+            }
+            l
+        })
+        .collect()
+}
+
+/// AWS ids (`vpc-0abc...`) as `vpc-…`.
+fn regex_lite_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('-') {
+        let (head, tail) = rest.split_at(i);
+        let prefix_start = head
+            .rfind(|c: char| !c.is_ascii_lowercase())
+            .map_or(0, |p| p + 1);
+        let prefix = &head[prefix_start..];
+        let hex = tail[1..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(tail.len() - 1);
+        let known = [
+            "vpc", "subnet", "sg", "rtb", "vpce", "rtbassoc", "igw", "pl", "sgr",
+        ];
+        out.push_str(head);
+        if known.contains(&prefix) && hex >= 8 {
+            out.push_str("-…");
+            rest = &tail[1 + hex..];
+        } else {
+            out.push('-');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The README's `transcript:<block>` block.
+fn readme_block(block: &str) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let open = format!("<!-- transcript:{block} -->\n```\n");
+    let start = readme
+        .find(&open)
+        .unwrap_or_else(|| panic!("README.md has no transcript:{block}"))
+        + open.len();
+    let end = readme[start..].find("```\n<!-- /transcript:").unwrap() + start;
+    readme[start..end].to_string()
+}
+
+/// The README's plan and apply transcripts are what the binary prints (regenerate them
+/// with `make readme-transcripts`): the plan exactly, the apply's lines in any order
+/// (its actions run concurrently).
+#[tokio::test]
+async fn the_readme_transcripts_are_what_the_binary_prints() {
+    let c = ec2().await;
+    let name = unique_name("readme");
+    let (mut dir, path) = PlanDir::studio(&name);
+    let plan = path.to_string_lossy().into_owned();
+    let (planned, _) = run_expect(0, &["plan", &plan]);
+    assert_eq!(
+        normalized(&planned, &name),
+        normalized(&readme_block("plan"), "readme"),
+        "README.md's plan transcript is stale: run `make readme-transcripts`"
+    );
+    let (applied, _) = run_expect(0, &["apply", &plan, "--auto-approve"]);
+    let mut got = normalized(&applied, &name);
+    let mut want = normalized(&readme_block("apply"), "readme");
+    got.sort();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "README.md's apply transcript is stale: run `make readme-transcripts`"
+    );
+    assert!(vpcs_of(&c, &name).await.len() == 1);
+    dir.keep();
+    run_expect(0, &["destroy", &plan, "--auto-approve"]);
+}

@@ -531,6 +531,15 @@ async fn a_destroy_stopped_after_the_domain_was_deleted_is_finished_by_the_next_
         .await
         .expect("delete domain");
     assert_eq!(nfs_groups(&c, &vpc, &domain_id).await.len(), 2);
+    let efs = aws_sdk_efs::Client::from_conf(
+        aws_sdk_efs::config::Builder::from(&moto.config().await).build(),
+    );
+    let volumes = efs.describe_file_systems().send().await.unwrap();
+    assert_eq!(
+        volumes.file_systems().len(),
+        1,
+        "the home volume is left (moto keeps it)"
+    );
 
     let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
     assert_eq!(code, 0, "destroy\n{err}\n{out}");
@@ -541,6 +550,11 @@ async fn a_destroy_stopped_after_the_domain_was_deleted_is_finished_by_the_next_
     assert!(nfs_groups(&c, &vpc, &domain_id).await.is_empty());
     assert!(vpc_by_id(&c, &vpc).await.is_none());
     assert_eq!(owned(&c, &name).await.total(), 0);
+    let volumes = efs.describe_file_systems().send().await.unwrap();
+    assert!(
+        volumes.file_systems().is_empty(),
+        "the home volume, found by its SageMaker tag, is gone"
+    );
     let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("No changes"), "{out}");

@@ -1804,3 +1804,21 @@ fn the_shipped_studio_domain_plan_is_valid() {
     assert_eq!(s.user_profiles.len(), 2);
     assert_eq!(s.subnets.len(), 3);
 }
+
+#[test]
+fn studio_subnets_too_small_for_the_users_are_refused_with_the_numbers() {
+    // Two /24s: 251 addresses each, less 5 endpoint interfaces and 1 EFS mount target.
+    let fits: String = (0..122)
+        .map(|i| format!("[studio.user_profiles.u{i}]\n"))
+        .collect();
+    accept(&with_studio(&fits));
+    let users: String = (0..123)
+        .map(|i| format!("[studio.user_profiles.u{i}]\n"))
+        .collect();
+    let d = reject_one(&with_studio(&users));
+    assert_eq!(d.field, "studio.subnets");
+    assert!(
+        d.message.contains("need 492") && d.message.contains("490 free"),
+        "{d}"
+    );
+}

@@ -32,6 +32,24 @@ fn efs_gone(e: &AwsError) -> bool {
 }
 
 impl Aws {
+    /// The EFS volumes SageMaker made for `domain` (tagged
+    /// `ManagedByAmazonSageMakerResource` with the domain's ARN): for a domain already
+    /// gone, whose description (and so its home volume's id) can no longer be read.
+    pub(crate) async fn volumes_of_domain(&self, domain: &str) -> Result<Vec<String>, AwsError> {
+        let pages = pages!(self.efs.describe_file_systems().into_paginator())?;
+        let suffix = format!("/{domain}");
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.file_systems())
+            .filter(|f| {
+                f.tags().iter().any(|t| {
+                    t.key() == "ManagedByAmazonSageMakerResource" && t.value().ends_with(&suffix)
+                })
+            })
+            .map(|f| f.file_system_id().to_string())
+            .collect())
+    }
+
     /// The volume's mount targets, then (once they are gone) the volume.
     pub(crate) async fn delete_home_efs(&self, fs: &str) -> Result<(), AwsError> {
         let deadline = tokio::time::Instant::now() + WAIT;

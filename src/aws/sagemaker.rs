@@ -331,7 +331,11 @@ impl studio_domain::Api for Aws {
     }
 
     async fn delete_domain_leftovers(&self, d: &DeleteDomain) -> Result<(), AwsError> {
-        if let Some(fs) = &d.home_efs {
+        let volumes = match &d.home_efs {
+            Some(fs) => vec![fs.clone()],
+            None => self.volumes_of_domain(&d.domain).await?,
+        };
+        for fs in &volumes {
             self.delete_home_efs(fs).await?;
         }
         self.delete_domain_interfaces(&d.domain, &d.vpc).await?;
