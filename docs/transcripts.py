@@ -34,6 +34,12 @@ def run(*args):
     return p.stdout
 
 
+def without_warnings(text):
+    """The transcript without warnings about the rest of the account (another plan's VPC
+    with the same CIDR, e.g. `make demo`'s): they are not part of this plan's story."""
+    return "".join(l for l in text.splitlines(keepends=True) if not l.startswith("Warning:"))
+
+
 def splice(text, name, body):
     pat = re.compile(rf"(<!-- transcript:{name} -->\n```\n).*?(```\n<!-- /transcript:{name} -->)", re.S)
     if not pat.search(text):
@@ -53,8 +59,8 @@ def main():
         applied = run("apply", str(plan), "--auto-approve")
         run("destroy", str(plan), "--auto-approve")
     readme = ROOT / "README.md"
-    out = splice(readme.read_text(), "plan", planned)
-    out = splice(out, "apply", applied)
+    out = splice(readme.read_text(), "plan", without_warnings(planned))
+    out = splice(out, "apply", without_warnings(applied))
     readme.write_text(out)
     print("README.md transcripts regenerated")
 
