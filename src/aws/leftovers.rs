@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 
-use super::sagemaker::next_delay;
-use super::{gone_ok, pages, retry_dependency, send, Aws, AwsError};
+use super::poll::{self, Look};
+use super::{gone_ok, pages, send, Aws, AwsError};
+use crate::resources::security_group::Api as _;
 
 /// How long the mount targets and the volume may take to go away.
 const WAIT: Duration = Duration::from_secs(15 * 60);
@@ -21,14 +22,6 @@ pub fn nfs_group_names(domain: &str) -> [String; 2] {
         format!("security-group-for-inbound-nfs-{domain}"),
         format!("security-group-for-outbound-nfs-{domain}"),
     ]
-}
-
-/// EFS answers a missing volume or mount target with these codes.
-fn efs_gone(e: &AwsError) -> bool {
-    matches!(
-        e.code.as_deref(),
-        Some("FileSystemNotFound" | "MountTargetNotFound")
-    )
 }
 
 impl Aws {
@@ -50,13 +43,13 @@ impl Aws {
             .collect())
     }
 
-    /// The volume's mount targets, then (once they are gone) the volume.
+    /// The volume's mount targets, then (once they are gone) the volume. A volume or
+    /// mount target already gone (`FileSystemNotFound`, `MountTargetNotFound`) is done.
     pub(crate) async fn delete_home_efs(&self, fs: &str) -> Result<(), AwsError> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut delay = Duration::from_secs(2);
-        loop {
+        let what = format!("a mount target of {fs}");
+        let gone = poll::until("DescribeMountTargets", &what, WAIT, || async {
             let targets = match send!(self.efs.describe_mount_targets().file_system_id(fs)) {
-                Err(e) if efs_gone(&e) => return Ok(()),
+                Err(e) if e.is_not_found() => return Ok(Look::Done(true)),
                 t => t?,
             };
             let ids: Vec<String> = targets
@@ -65,28 +58,18 @@ impl Aws {
                 .map(|m| m.mount_target_id().to_string())
                 .collect();
             if ids.is_empty() {
-                break;
+                return Ok(Look::Done(false));
             }
             for id in &ids {
-                match send!(self.efs.delete_mount_target().mount_target_id(id)) {
-                    Err(e) if efs_gone(&e) => {}
-                    other => other.map(|_| ())?,
-                }
+                gone_ok(send!(self.efs.delete_mount_target().mount_target_id(id)).map(|_| ()))?;
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(AwsError::new(
-                    "DescribeMountTargets",
-                    Some("Timeout"),
-                    format!("the mount targets of {fs} did not go away"),
-                ));
-            }
-            tokio::time::sleep(delay).await;
-            delay = next_delay(delay);
+            Ok(Look::NotYet("there".into()))
+        })
+        .await?;
+        if gone {
+            return Ok(());
         }
-        match send!(self.efs.delete_file_system().file_system_id(fs)) {
-            Err(e) if efs_gone(&e) => Ok(()),
-            other => other.map(|_| ()),
-        }
+        gone_ok(send!(self.efs.delete_file_system().file_system_id(fs)).map(|_| ()))
     }
 
     /// Network interfaces SageMaker left in `vpc` for the domain (their descriptions
@@ -224,12 +207,10 @@ impl Aws {
                 gone_ok(send!(r).map(|_| ()))?;
             }
         }
+        // Retried while the volume's interfaces go away (DependencyViolation).
         for g in &groups {
-            let id = g.group_id().unwrap_or_default().to_string();
-            retry_dependency(self.dependency_window(), || async {
-                send!(self.ec2.delete_security_group().group_id(&id)).map(|_| ())
-            })
-            .await?;
+            self.delete_security_group(g.group_id().unwrap_or_default())
+                .await?;
         }
         Ok(())
     }

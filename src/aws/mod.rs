@@ -12,6 +12,7 @@ mod error;
 mod iam;
 pub mod leftovers;
 pub mod pacing;
+mod poll;
 mod sagemaker;
 mod user_profile;
 

@@ -14,6 +14,7 @@ use aws_sdk_sagemaker::types::{
     UserSettings,
 };
 
+use super::poll::{self, next_delay, Look};
 use super::{pages, send, Aws, AwsError};
 use crate::observe::{ObservedDomain, StudioDomain, Tags};
 use crate::resources::studio_domain::{self, DeleteDomain, DomainUpdateIds, NewDomainIds};
@@ -32,16 +33,6 @@ pub(crate) fn sm_tags(tags: &Tags) -> Vec<aws_sdk_sagemaker::types::Tag> {
                 .build()
         })
         .collect()
-}
-
-/// SageMaker answers a missing domain, profile or app with `ResourceNotFound`.
-pub(crate) fn not_found(e: &AwsError) -> bool {
-    e.code.as_deref() == Some("ResourceNotFound")
-}
-
-/// The next poll delay: 2 s, growing to 15 s.
-pub(crate) fn next_delay(d: Duration) -> Duration {
-    (d * 3 / 2).min(Duration::from_secs(15))
 }
 
 /// A domain as read: the plan's view of it and the check's.
@@ -130,7 +121,7 @@ impl Aws {
     ) -> Result<Option<(ObservedDomain, Vec<String>)>, AwsError> {
         let d = match send!(self.sagemaker.describe_domain().domain_id(id)) {
             Ok(d) => d,
-            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
         let own = d
@@ -261,38 +252,22 @@ impl studio_domain::Api for Aws {
     }
 
     async fn wait_domain_in_service(&self, id: &str) -> Result<(), AwsError> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut delay = Duration::from_secs(2);
-        loop {
+        poll::until("DescribeDomain", &format!("domain {id}"), WAIT, || async {
             let d = send!(self.sagemaker.describe_domain().domain_id(id))?;
             match d.status().map(|s| s.as_str()).unwrap_or_default() {
-                "InService" => return Ok(()),
-                s @ ("Failed" | "Update_Failed") => {
-                    return Err(AwsError::new(
-                        "DescribeDomain",
-                        Some(s),
-                        format!(
-                            "domain {id} is {s}: {}",
-                            d.failure_reason().unwrap_or("no reason given")
-                        ),
-                    ))
-                }
-                _ if tokio::time::Instant::now() >= deadline => {
-                    return Err(AwsError::new(
-                        "DescribeDomain",
-                        Some("Timeout"),
-                        format!(
-                            "domain {id} was not InService after {} minutes",
-                            WAIT.as_secs() / 60
-                        ),
-                    ))
-                }
-                _ => {
-                    tokio::time::sleep(delay).await;
-                    delay = next_delay(delay);
-                }
+                "InService" => Ok(Look::Done(())),
+                s @ ("Failed" | "Update_Failed") => Err(AwsError::new(
+                    "DescribeDomain",
+                    Some(s),
+                    format!(
+                        "domain {id} is {s}: {}",
+                        d.failure_reason().unwrap_or("no reason given")
+                    ),
+                )),
+                s => Ok(Look::NotYet(s.to_string())),
             }
-        }
+        })
+        .await
     }
 
     async fn delete_domain(&self, id: &str) -> Result<(), AwsError> {
@@ -305,29 +280,27 @@ impl studio_domain::Api for Aws {
             .domain_id(id)
             .retention_policy(retention))
         {
-            Err(e) if not_found(&e) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             other => other.map(|_| ())?,
         }
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut delay = Duration::from_secs(2);
-        loop {
+        poll::until("DescribeDomain", &format!("domain {id}"), WAIT, || async {
             let status = match send!(self.sagemaker.describe_domain().domain_id(id)) {
-                Err(e) if not_found(&e) => return Ok(()),
+                Err(e) if e.is_not_found() => return Ok(Look::Done(())),
                 d => d?
                     .status()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
             };
-            if status == "Delete_Failed" || tokio::time::Instant::now() >= deadline {
+            if status == "Delete_Failed" {
                 return Err(AwsError::new(
                     "DescribeDomain",
                     Some(status.as_str()),
                     format!("domain {id} was not deleted (status {status})"),
                 ));
             }
-            tokio::time::sleep(delay).await;
-            delay = next_delay(delay);
-        }
+            Ok(Look::NotYet(status))
+        })
+        .await
     }
 
     async fn delete_domain_leftovers(&self, d: &DeleteDomain) -> Result<(), AwsError> {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_sagemaker::types::UserSettings;
 
-use super::sagemaker::{next_delay, not_found, sm_tags};
-use super::{pages, send, Aws, AwsError};
+use super::poll::{self, Look};
+use super::sagemaker::sm_tags;
+use super::{gone_ok, pages, send, Aws, AwsError};
 use crate::observe::{ObservedUserProfile, Tags};
 use crate::resources::user_profile::Api;
 
@@ -36,7 +37,7 @@ impl Aws {
             .user_profile_name(name))
         {
             Ok(p) => p,
-            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
         let arn = p.user_profile_arn().unwrap_or_default().to_string();
@@ -57,42 +58,40 @@ impl Aws {
         }))
     }
 
-    /// Until the profile is `InService` (`Some(false)`: until it is gone).
+    /// Until the profile is `InService` (`in_service = false`: until it is gone).
     async fn wait_profile(
         &self,
         domain: &str,
         name: &str,
         in_service: bool,
     ) -> Result<(), AwsError> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut delay = Duration::from_secs(2);
-        loop {
+        let what = format!("user profile {name} of {domain}");
+        poll::until("DescribeUserProfile", &what, WAIT, || async {
             let status = match send!(self
                 .sagemaker
                 .describe_user_profile()
                 .domain_id(domain)
                 .user_profile_name(name))
             {
-                Err(e) if not_found(&e) && !in_service => return Ok(()),
+                Err(e) if e.is_not_found() && !in_service => return Ok(Look::Done(())),
                 p => p?
                     .status()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
             };
-            let failed = status.ends_with("Failed");
             if in_service && status == "InService" {
-                return Ok(());
+                return Ok(Look::Done(()));
             }
-            if failed || tokio::time::Instant::now() >= deadline {
+            if status.ends_with("Failed") {
                 return Err(AwsError::new(
                     "DescribeUserProfile",
                     Some(status.as_str()),
-                    format!("user profile {name} of {domain} is {status}"),
+                    format!("{what} is {status}"),
                 ));
             }
-            tokio::time::sleep(delay).await;
-            delay = next_delay(delay);
-        }
+            Ok(Look::NotYet(status))
+        })
+        .await
     }
 
     async fn apps(
@@ -132,9 +131,7 @@ impl Aws {
         user: Option<&str>,
         space: Option<&str>,
     ) -> Result<(), AwsError> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut delay = Duration::from_secs(2);
-        loop {
+        poll::until("ListApps", &format!("an app of {domain}"), WAIT, || async {
             let live: Vec<App> = self
                 .apps(domain, user, space)
                 .await?
@@ -142,14 +139,7 @@ impl Aws {
                 .filter(|a| a.status != "Deleted" && a.status != "Failed")
                 .collect();
             if live.is_empty() {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(AwsError::new(
-                    "ListApps",
-                    Some("Timeout"),
-                    format!("apps of {domain} still running: {}", live.len()),
-                ));
+                return Ok(Look::Done(()));
             }
             for a in live.iter().filter(|a| a.status != "Deleting") {
                 let r = send!(self
@@ -160,14 +150,11 @@ impl Aws {
                     .set_space_name(a.space.clone())
                     .app_type(a.app_type.clone())
                     .app_name(&a.name));
-                match r {
-                    Err(e) if not_found(&e) => {}
-                    other => other.map(|_| ())?,
-                }
+                gone_ok(r.map(|_| ()))?;
             }
-            tokio::time::sleep(delay).await;
-            delay = next_delay(delay);
-        }
+            Ok(Look::NotYet(format!("running ({} apps)", live.len())))
+        })
+        .await
     }
 
     /// The spaces `user` owns (private spaces), with their apps, then the spaces.
@@ -189,15 +176,12 @@ impl Aws {
             .collect();
         for space in owned {
             self.delete_apps(domain, None, Some(&space)).await?;
-            match send!(self
+            let r = send!(self
                 .sagemaker
                 .delete_space()
                 .domain_id(domain)
-                .space_name(&space))
-            {
-                Err(e) if not_found(&e) => {}
-                other => other.map(|_| ())?,
-            }
+                .space_name(&space));
+            gone_ok(r.map(|_| ()))?;
         }
         Ok(())
     }
@@ -280,9 +264,11 @@ impl Api for Aws {
             .domain_id(domain)
             .user_profile_name(name))
         {
-            Err(e) if not_found(&e) => return Ok(()),
-            other => other.map(|_| ())?,
+            Err(e) if e.is_not_found() => Ok(()),
+            other => {
+                other?;
+                self.wait_profile(domain, name, false).await
+            }
         }
-        self.wait_profile(domain, name, false).await
     }
 }

@@ -292,9 +292,10 @@ async fn read_studio<C: Cloud>(c: &C, plan: &Plan, obs: &mut Observed) -> Result
         return Ok(());
     }
     let role = iam_role::role_name(&plan.name);
-    let (role, domains) = tokio::join!(
+    let (role, domains, orphans) = tokio::join!(
         iam_role::Api::get_role(c, &role),
         studio_domain::Api::describe_domains_by_plan(c, &plan.name),
+        studio_domain::Api::describe_domain_leftovers(c, &plan.name),
     );
     match role? {
         Some(r) if owned_key(&r.tags, &plan.name).is_some() => obs.roles.push(r),
@@ -303,8 +304,7 @@ async fn read_studio<C: Cloud>(c: &C, plan: &Plan, obs: &mut Observed) -> Result
     }
     obs.domains = domains?;
     let ids: Vec<String> = obs.domains.iter().map(|d| d.id.clone()).collect();
-    let mut orphans: Vec<(String, String)> =
-        studio_domain::Api::describe_domain_leftovers(c, &plan.name).await?;
+    let mut orphans = orphans?;
     orphans.sort();
     orphans.dedup();
     for (domain, vpc) in orphans.into_iter().filter(|(d, _)| !ids.contains(d)) {

@@ -242,6 +242,17 @@ struct Wanted {
     shown: Attrs,
 }
 
+/// References to the plan's groups named `groups` (validation made sure they exist).
+pub(super) fn group_refs(cx: &Cx, groups: &[String]) -> Vec<IdRef> {
+    groups
+        .iter()
+        .map(|g| {
+            cx.reference(&Address::new(Kind::SecurityGroup, g))
+                .unwrap_or_else(|| IdRef::Id(format!("(security_group.{g})")))
+        })
+        .collect()
+}
+
 fn subnet_ref(cx: &Cx, r: &Ref) -> IdRef {
     match r {
         Ref::Id(id) => IdRef::Id(id.clone()),
@@ -261,14 +272,7 @@ fn wanted(cx: &Cx, s: &StudioSpec) -> Wanted {
             (r, json!(a.to_string()))
         }
     };
-    let groups = s
-        .domain_groups
-        .iter()
-        .map(|g| {
-            cx.reference(&Address::new(Kind::SecurityGroup, g))
-                .unwrap_or_else(|| IdRef::Id(format!("(security_group.{g})")))
-        })
-        .collect();
+    let groups = group_refs(cx, &s.domain_groups);
     let shown_subnets: Vec<String> = s.subnets.iter().map(shown_ref).collect();
     let shown_groups: Vec<String> = s
         .domain_groups
@@ -314,7 +318,7 @@ fn shown_ref(r: &Ref) -> String {
 
 /// Whether the references name exactly `ids` (in any order); a reference to what this
 /// run creates never does.
-fn same(refs: &[IdRef], ids: &[String]) -> bool {
+pub(super) fn same(refs: &[IdRef], ids: &[String]) -> bool {
     let mut a: Vec<Option<&str>> = refs.iter().map(IdRef::id).collect();
     let mut b: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
     a.sort();

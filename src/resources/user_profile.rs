@@ -138,16 +138,6 @@ pub fn address(name: &str) -> Address {
     Address::new(Kind::UserProfile, name)
 }
 
-fn group_refs(cx: &Cx, u: &UserProfileSpec) -> Vec<IdRef> {
-    u.security_groups
-        .iter()
-        .map(|g| {
-            cx.reference(&Address::new(Kind::SecurityGroup, g))
-                .unwrap_or_else(|| IdRef::Id(format!("(security_group.{g})")))
-        })
-        .collect()
-}
-
 fn want_attrs(name: &str, u: &UserProfileSpec) -> Attrs {
     let groups: Vec<String> = u
         .security_groups
@@ -184,7 +174,7 @@ impl ResourceKind for UserProfile {
         let fresh_domain = cx.is_fresh(&domain_addr);
         for (name, u) in &s.user_profiles {
             let addr = address(name);
-            let groups = group_refs(cx, u);
+            let groups = super::studio_domain::group_refs(cx, &u.security_groups);
             let old = live.get(name);
             match old {
                 Some(p) if !fresh_domain && p.name == *name => update(cx, addr, p, groups),
@@ -235,11 +225,7 @@ impl ResourceKind for UserProfile {
 fn update(cx: &mut Cx, addr: Address, p: &ObservedUserProfile, groups: Vec<IdRef>) {
     let mut reasons = Vec::new();
     let (mut before, mut after) = (Attrs::new(), Attrs::new());
-    let mut have: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
-    let mut want: Vec<Option<&str>> = groups.iter().map(IdRef::id).collect();
-    have.sort();
-    want.sort();
-    if want != have.iter().map(|h| Some(*h)).collect::<Vec<_>>() {
+    if !super::studio_domain::same(&groups, &p.security_groups) {
         before.insert("security_groups".into(), json!(p.security_groups));
         let shown: Vec<String> = groups
             .iter()
