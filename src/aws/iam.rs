@@ -9,12 +9,12 @@ use crate::observe::Tags;
 use crate::resources::iam_role::{name_of, Api, ObservedRole};
 
 /// IAM answers a missing role or policy with `NoSuchEntity`.
-fn no_such_entity(e: &AwsError) -> bool {
+pub(super) fn no_such_entity(e: &AwsError) -> bool {
     e.code.as_deref() == Some("NoSuchEntity")
 }
 
 /// A delete or detach of what is already gone is done.
-fn gone(r: Result<(), AwsError>) -> Result<(), AwsError> {
+pub(super) fn gone(r: Result<(), AwsError>) -> Result<(), AwsError> {
     match r {
         Err(e) if no_such_entity(&e) => Ok(()),
         other => other,
@@ -22,12 +22,12 @@ fn gone(r: Result<(), AwsError>) -> Result<(), AwsError> {
 }
 
 /// The trust policy as IAM returns it: URL-encoded JSON (LocalStack: plain JSON).
-fn trust_of(doc: &str) -> Value {
+pub(super) fn trust_of(doc: &str) -> Value {
     let decoded = percent_encoding::percent_decode_str(doc).decode_utf8_lossy();
     serde_json::from_str(&decoded).unwrap_or(Value::String(doc.to_string()))
 }
 
-fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
+pub(super) fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
     tags.iter()
         .filter_map(|(k, v)| {
             aws_sdk_iam::types::Tag::builder()

@@ -10,6 +10,7 @@
 pub mod ec2;
 mod error;
 mod iam;
+mod iam_policy;
 pub mod leftovers;
 pub mod pacing;
 mod poll;
@@ -212,6 +213,8 @@ pub struct Aws {
     pub(crate) sagemaker: aws_sdk_sagemaker::Client,
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) efs: aws_sdk_efs::Client,
+    /// Read only (the caller's account): not fenced.
+    pub(crate) sts: aws_sdk_sts::Client,
     pub calls: CallCounter,
     pub fence: Fence,
     pub limits: Limits,
@@ -281,12 +284,19 @@ impl Aws {
         if let Some(u) = endpoint_for(endpoint_url, "EFS") {
             efs = efs.endpoint_url(u);
         }
+        let mut sts = aws_sdk_sts::config::Builder::from(config)
+            .interceptor(CountCalls(calls.clone()))
+            .interceptor(LogCalls);
+        if let Some(u) = endpoint_for(endpoint_url, "STS") {
+            sts = sts.endpoint_url(u);
+        }
         Aws {
             ec2: aws_sdk_ec2::Client::from_conf(ec2_conf),
             ec2_lock: aws_sdk_ec2::Client::from_conf(lock_conf),
             sagemaker: aws_sdk_sagemaker::Client::from_conf(sm.build()),
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             efs: aws_sdk_efs::Client::from_conf(efs.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
             calls,
             fence,
             limits: Limits::default(),
@@ -321,6 +331,13 @@ impl Aws {
                     .endpoint_url("http://127.0.0.1:9")
                     .build(),
             ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::Config::builder()
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .region(aws_types::region::Region::new("us-east-1"))
+                    .endpoint_url("http://127.0.0.1:9")
+                    .build(),
+            ),
             calls: CallCounter::default(),
             fence,
             limits: Limits::default(),
@@ -333,6 +350,12 @@ impl Aws {
     /// Use this IAM client (tests with aws-smithy-mocks).
     pub fn with_iam(mut self, iam: aws_sdk_iam::Client) -> Aws {
         self.iam = iam;
+        self
+    }
+
+    /// Use this STS client (tests with aws-smithy-mocks).
+    pub fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Aws {
+        self.sts = sts;
         self
     }
 

@@ -11,11 +11,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsError;
 use crate::model::{Address, Kind, TAG_KEY, TAG_PLAN};
+use crate::plan::access::{Caller, Principal};
 use crate::plan::{Plan, Ref, VpcSpec};
-use crate::resources::{endpoint, iam_role, internet_gateway, route_table, security_group};
+use crate::resources::{
+    access_policy, endpoint, iam_role, internet_gateway, route_table, security_group,
+};
 use crate::resources::{studio_domain, subnet, user_profile, vpc};
 use crate::resources::{Cloud, Live};
 
+pub use crate::resources::access_policy::ObservedPolicy;
 pub use crate::resources::endpoint::{EndpointType, ObservedEndpoint, ServiceInfo};
 pub use crate::resources::iam_role::ObservedRole;
 pub use crate::resources::internet_gateway::ObservedInternetGateway;
@@ -78,6 +82,19 @@ pub struct Observed {
     /// VPCs of sagevpc plans with the CIDR of a VPC this plan is about to create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_cidr: Vec<ObservedVpc>,
+    /// The caller's account and partition, read when the plan builds ARNs or looks for
+    /// its access policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+    /// The plan's Studio access policy (found by its name, owned by tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_policies: Vec<ObservedPolicy>,
+    /// A policy with the name the plan would give its own, not tagged as the plan's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_policies: Vec<ObservedPolicy>,
+    /// The principals `[studio_access]` names that exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<Principal>,
 }
 
 /// A SageMaker Studio domain in the plan's VPC (never owned: sagevpc only reads them).
@@ -208,6 +225,10 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         foreign_roles: Vec::new(),
         domains: Vec::new(),
         user_profiles: Vec::new(),
+        caller: None,
+        access_policies: Vec::new(),
+        foreign_policies: Vec::new(),
+        principals: Vec::new(),
     };
     // AWS refuses the whole call when one name is unknown: then every service of the
     // region is read, which answers for the names it has and suggests the one meant.
@@ -224,7 +245,13 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
             .filter(|s| names.contains(&s.service_name))
             .collect();
     }
-    read_studio(c, plan, &mut obs).await?;
+    let in_play = studio_in_play(plan, &obs);
+    let (studio, access) = tokio::join!(
+        read_studio(c, plan, &mut obs),
+        read_access(c, plan, in_play)
+    );
+    studio?;
+    access?.into(&mut obs, plan);
     let Some(home) = obs.vpc_of(plan).map(|v| v.id.clone()) else {
         if let VpcSpec::Owned { cidr } = &plan.vpc {
             obs.same_cidr = vpc::Api::describe_plan_vpcs_with_cidr(c, &cidr.to_string()).await?;
@@ -318,6 +345,64 @@ async fn read_studio<C: Cloud>(c: &C, plan: &Plan, obs: &mut Observed) -> Result
     Ok(())
 }
 
+/// What `[studio_access]` and the endpoint intents need: the caller, the access policy,
+/// the principals it is attached to.
+#[derive(Default)]
+struct Access {
+    caller: Option<Caller>,
+    policy: Option<ObservedPolicy>,
+    principals: Vec<Principal>,
+}
+
+impl Access {
+    fn into(self, obs: &mut Observed, plan: &Plan) {
+        obs.caller = self.caller;
+        match self.policy {
+            Some(p) if owned_key(&p.tags, &plan.name).is_some() => obs.access_policies.push(p),
+            Some(p) => obs.foreign_policies.push(p),
+            None => {}
+        }
+        obs.principals = self.principals;
+    }
+}
+
+async fn read_access<C: Cloud>(c: &C, plan: &Plan, in_play: bool) -> Result<Access, AwsError> {
+    let intents = plan
+        .interface_endpoints
+        .values()
+        .any(|e| e.intent.is_some());
+    let wants_policy = plan.studio_access.is_some() || in_play;
+    if !wants_policy && !intents {
+        return Ok(Access::default());
+    }
+    let caller = access_policy::Api::caller(c).await?;
+    let arn = caller.policy_arn(access_policy::PATH, &access_policy::policy_name(&plan.name));
+    let wanted: Vec<Principal> = plan
+        .studio_access
+        .iter()
+        .flat_map(|a| a.principals.iter().cloned())
+        .collect();
+    let (policy, principals) = tokio::join!(
+        async {
+            match wants_policy {
+                true => access_policy::Api::get_policy(c, &arn).await,
+                false => Ok(None),
+            }
+        },
+        async {
+            match wanted.is_empty() {
+                true => Ok(Vec::new()),
+                false => access_policy::Api::existing_principals(c, &wanted).await,
+            }
+        }
+    );
+    Ok(Access {
+        caller: Some(caller),
+        policy: policy?,
+        principals: principals?,
+    })
+}
+
 /// The prefix lists the plan's rules name by service (S3 for Studio's groups).
 fn prefix_list_names(plan: &Plan) -> Vec<String> {
     let names: BTreeSet<String> = plan
@@ -378,7 +463,14 @@ impl Observed {
             foreign_roles,
             domains,
             user_profiles,
+            caller: _,
+            access_policies,
+            foreign_policies,
+            principals,
         } = &mut o;
+        sorted(access_policies);
+        sorted(foreign_policies);
+        principals.sort();
         sorted(roles);
         sorted(foreign_roles);
         sorted(domains);

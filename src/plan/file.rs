@@ -31,6 +31,38 @@ pub struct RawPlan {
     pub request_limits: BTreeMap<S<String>, S<String>>,
     /// A SageMaker Studio domain in VpcOnly mode, with its execution role and users.
     pub studio: Option<S<RawStudio>>,
+    /// An IAM policy that lets principals open Studio only from the VPC.
+    pub studio_access: Option<S<RawStudioAccess>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStudioAccess {
+    /// `vpc`, `endpoints`, `cidrs` or `vpc_cidrs`.
+    pub allow_from: S<String>,
+    /// For `cidrs` and `vpc_cidrs`.
+    pub cidrs: Option<S<Vec<S<String>>>>,
+    #[serde(default)]
+    pub attach_to_roles: Vec<S<String>>,
+    #[serde(default)]
+    pub attach_to_groups: Vec<S<String>>,
+    #[serde(default)]
+    pub attach_to_users: Vec<S<String>>,
+}
+
+/// `[interface_endpoints.access.<service>]`: one endpoint's policy, from a file or
+/// from what it should allow.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpointAccess {
+    /// Path of a JSON policy document, relative to the plan file.
+    pub policy: Option<S<String>>,
+    /// `sagemaker.runtime`: the SageMaker endpoints that may be invoked.
+    pub invoke_endpoints: Option<S<Vec<S<String>>>>,
+    /// `studio`: the user profiles presigned URLs may be made for.
+    pub presigned_url_profiles: Option<S<Vec<S<String>>>>,
+    /// Principals limited to the plan's account.
+    pub same_account_only: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +166,9 @@ pub struct RawInterfaceEndpoints {
     pub private_dns: S<bool>,
     /// Path of a JSON policy document applied to every interface endpoint.
     pub policy: Option<S<String>>,
+    /// Per-service policies, by short service name.
+    #[serde(default)]
+    pub access: BTreeMap<S<String>, S<RawEndpointAccess>>,
 }
 
 fn default_true() -> S<bool> {

@@ -1,6 +1,7 @@
 //! Stage 1: the plan file. Parse (serde, unknown fields rejected), validate (no AWS
 //! call), and expand into the desired resources with their logical keys.
 
+pub mod access;
 pub mod file;
 pub mod policy;
 pub mod services;
@@ -39,6 +40,8 @@ pub struct Plan {
     pub files: BTreeMap<String, String>,
     /// A SageMaker Studio domain (VpcOnly) with its role and users (`[studio]`).
     pub studio: Option<StudioSpec>,
+    /// The IAM policy that keeps Studio's presigned URLs inside the VPC (`[studio_access]`).
+    pub studio_access: Option<access::StudioAccessSpec>,
 }
 
 /// `[studio]`: a VpcOnly Studio domain in the plan's network. Its security groups (the
@@ -157,7 +160,11 @@ pub struct InterfaceEndpointSpec {
     /// Empty: AWS attaches the VPC's default group, and sagevpc does not manage it.
     pub security_groups: BTreeSet<Ref>,
     pub private_dns: bool,
+    /// A policy document from a file.
     pub policy: Option<Value>,
+    /// A policy sagevpc builds (`[interface_endpoints.access.<service>]`); never
+    /// together with `policy`.
+    pub intent: Option<access::EndpointIntent>,
 }
 
 impl Plan {

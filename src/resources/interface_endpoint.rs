@@ -9,11 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::endpoint::{
-    self, policy_attr, policy_change, EndpointChanges, EndpointType, NewEndpoint, ObservedEndpoint,
-};
+use super::endpoint::{self, EndpointChanges, EndpointType, NewEndpoint, ObservedEndpoint};
+use super::policy_doc::{Doc, DocBuilder};
 use super::{attrs, id_of, ids_of, vpc, KindOp, Perform, ResourceKind, Tagging};
-use crate::changeset::{client_token, compact, Attrs, Cx, IdRef, Matched, Replacement, DIFFERS};
+use crate::changeset::{client_token, Attrs, Cx, IdRef, Matched, Replacement, DIFFERS};
 use crate::execute::{NodeFailure, Run};
 use crate::model::{Address, Kind};
 use crate::observe::{owned_key, Observed, Tags};
@@ -30,7 +29,7 @@ pub enum Op {
         subnets: Vec<IdRef>,
         security_groups: Vec<IdRef>,
         private_dns: bool,
-        policy: Option<String>,
+        policy: Option<Doc>,
         tags: Tags,
         client_token: String,
     },
@@ -42,7 +41,7 @@ pub enum Op {
         remove_security_groups: Vec<String>,
         private_dns: Option<bool>,
         /// `Some(None)`: reset to AWS's default policy.
-        policy: Option<Option<String>>,
+        policy: Option<Option<Doc>>,
     },
 }
 
@@ -53,19 +52,23 @@ impl KindOp for Op {
                 vpc,
                 subnets,
                 security_groups,
+                policy,
                 ..
             } => std::iter::once(vpc)
                 .chain(subnets.iter_mut())
                 .chain(security_groups.iter_mut())
+                .chain(policy.iter_mut().flat_map(Doc::refs_mut))
                 .collect(),
             Op::Modify {
                 endpoint,
                 add_subnets,
                 add_security_groups,
+                policy,
                 ..
             } => std::iter::once(endpoint)
                 .chain(add_subnets.iter_mut())
                 .chain(add_security_groups.iter_mut())
+                .chain(policy.iter_mut().flatten().flat_map(Doc::refs_mut))
                 .collect(),
         }
     }
@@ -121,6 +124,15 @@ impl ResourceKind for InterfaceEndpoint {
     }
 
     fn check(cx: &mut Cx) {
+        if cx.obs.caller.is_none()
+            && cx
+                .plan
+                .interface_endpoints
+                .values()
+                .any(|e| e.intent.is_some())
+        {
+            cx.problems.push("interface_endpoints.access: the caller's account is needed for the endpoint policies' ARNs and was not read".into());
+        }
         private_dns_conflicts(cx);
         service_availability(cx);
         subnets_by_id(cx);
@@ -183,7 +195,54 @@ fn ref_label(r: &Ref, kind: Kind) -> String {
     }
 }
 
-fn want_attrs(spec: &InterfaceEndpointSpec) -> Attrs {
+/// The policy the plan wants on the endpoint: from its file, or built from its intent
+/// (with a placeholder for the domain's id when the domain is made in this apply).
+fn wanted_policy(cx: &Cx, spec: &InterfaceEndpointSpec) -> Option<Doc> {
+    if let Some(v) = &spec.policy {
+        return Some(Doc::fixed(v));
+    }
+    let intent = spec.intent.as_ref()?;
+    let fallback = crate::plan::access::Caller {
+        partition: crate::plan::access::partition_of(&cx.plan.region).into(),
+        account: "(account)".into(),
+    };
+    let caller = cx.obs.caller.as_ref().unwrap_or(&fallback);
+    let mut b = DocBuilder::default();
+    let domain = if intent.needs_domain() {
+        let a = super::studio_domain::address();
+        let r = cx
+            .reference(&a)
+            .unwrap_or_else(|| IdRef::Id(format!("({a})")));
+        b.id(&a.to_string(), r)
+    } else {
+        String::new()
+    };
+    let doc = crate::plan::access::endpoint_document(intent, caller, &cx.plan.region, &domain);
+    Some(b.finish(&doc))
+}
+
+/// A policy as the plan shows it.
+fn policy_shown(doc: Option<&Doc>) -> serde_json::Value {
+    match doc {
+        None => endpoint::policy_attr(None),
+        Some(d) => match d.known() {
+            Some(v) => endpoint::policy_attr(Some(&v)),
+            None => json!(d.text),
+        },
+    }
+}
+
+/// The policy to send when the plan's differs from AWS's (always when the plan's names
+/// an id still to come).
+fn policy_change(want: Option<Doc>, have: Option<&serde_json::Value>) -> Option<Option<Doc>> {
+    let want = want.unwrap_or_else(|| Doc::fixed(&crate::plan::policy::default_full_access()));
+    match want.known() {
+        Some(v) if crate::plan::policy::equivalent(Some(&v), have) => None,
+        _ => Some(Some(want)),
+    }
+}
+
+fn want_attrs(cx: &Cx, spec: &InterfaceEndpointSpec) -> Attrs {
     let mut a = Attrs::new();
     a.insert("service_name".into(), json!(spec.service_name));
     let subnets: Vec<String> = spec
@@ -201,7 +260,10 @@ fn want_attrs(spec: &InterfaceEndpointSpec) -> Attrs {
         a.insert("security_groups".into(), json!(groups));
     }
     a.insert("private_dns_enabled".into(), json!(spec.private_dns));
-    a.insert("policy".into(), policy_attr(spec.policy.as_ref()));
+    a.insert(
+        "policy".into(),
+        policy_shown(wanted_policy(cx, spec).as_ref()),
+    );
     a
 }
 
@@ -213,6 +275,10 @@ fn create_or_replace(
     extra: &[usize],
 ) {
     let vpc = cx.vpc_ref();
+    // A policy naming an id still to come is set once it exists, so that the endpoint
+    // (the slowest resource to make) does not wait for it.
+    let policy = wanted_policy(cx, spec);
+    let later = policy.as_ref().is_some_and(|d| !d.slots.is_empty());
     let op = Op::Create {
         client_token: client_token(&cx.plan.name, &addr, &format!("{vpc:?}{spec:?}")),
         vpc,
@@ -228,22 +294,37 @@ fn create_or_replace(
             .map(|r| resolve(cx, r, Kind::SecurityGroup))
             .collect(),
         private_dns: spec.private_dns,
-        policy: spec.policy.as_ref().map(compact),
+        policy: if later { None } else { policy.clone() },
         tags: cx.tags(&addr),
     };
     let n = cx.node(&addr, op, extra);
+    if later {
+        let set = Op::Modify {
+            endpoint: IdRef::Node(n),
+            add_subnets: vec![],
+            remove_subnets: vec![],
+            add_security_groups: vec![],
+            remove_security_groups: vec![],
+            private_dns: None,
+            policy: Some(policy),
+        };
+        cx.node(&addr, set, &[]);
+    }
     match old {
         Some(e) => {
             let r = Replacement {
                 reasons: vec![endpoint::replace_reason(e)],
                 paths: endpoint::replace_paths(e),
                 before: Some(endpoint::replaced_attrs(e)),
-                after: want_attrs(spec),
+                after: want_attrs(cx, spec),
                 delete_first: false,
             };
             cx.replaced::<InterfaceEndpoint>(addr, e, n, r);
         }
-        None => cx.created(addr, n, want_attrs(spec)),
+        None => {
+            let after = want_attrs(cx, spec);
+            cx.created(addr, n, after)
+        }
     }
 }
 
@@ -339,10 +420,12 @@ fn modify(
         before.insert("private_dns_enabled".into(), json!(e.private_dns));
         after.insert("private_dns_enabled".into(), json!(spec.private_dns));
     }
-    let policy = policy_change(spec.policy.as_ref(), e.policy.as_ref());
+    let want = wanted_policy(cx, spec);
+    let shown = policy_shown(want.as_ref());
+    let policy = policy_change(want, e.policy.as_ref());
     if policy.is_some() {
-        before.insert("policy".into(), policy_attr(e.policy.as_ref()));
-        after.insert("policy".into(), policy_attr(spec.policy.as_ref()));
+        before.insert("policy".into(), endpoint::policy_attr(e.policy.as_ref()));
+        after.insert("policy".into(), shown);
     }
     if let Some((_, tb, ta)) = cx.tag_update(addr, IdRef::Id(e.id.clone()), &e.tags) {
         before.extend(tb);
@@ -511,6 +594,7 @@ impl<C: Api + ?Sized + Sync> Perform<C> for InterfaceEndpoint {
                 ref client_token,
             } => {
                 let token = run.token(client_token, &op);
+                let resolved = policy.as_ref().map(Doc::resolve).transpose()?;
                 let ep = NewEndpoint {
                     vpc_id: id_of(vpc)?,
                     service_name,
@@ -519,7 +603,7 @@ impl<C: Api + ?Sized + Sync> Perform<C> for InterfaceEndpoint {
                     security_group_ids: &ids_of(security_groups)?,
                     route_table_ids: &[],
                     private_dns: Some(private_dns),
-                    policy: policy.as_deref(),
+                    policy: resolved.as_deref(),
                     tags,
                     client_token: &token,
                 };
@@ -540,7 +624,11 @@ impl<C: Api + ?Sized + Sync> Perform<C> for InterfaceEndpoint {
                     add_security_groups: ids_of(&add_security_groups)?,
                     remove_security_groups,
                     private_dns,
-                    policy,
+                    policy: match policy {
+                        Some(Some(d)) => Some(Some(d.resolve()?)),
+                        Some(None) => Some(None),
+                        None => None,
+                    },
                     ..EndpointChanges::default()
                 };
                 endpoint::modify(c, id_of(&endpoint)?, &changes, run).await

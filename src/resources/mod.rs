@@ -31,11 +31,13 @@ use crate::observe::{Observed, Tags};
 #[macro_use]
 mod list;
 
+pub mod access_policy;
 pub mod endpoint;
 pub mod gateway_endpoint;
 pub mod iam_role;
 pub mod interface_endpoint;
 pub mod internet_gateway;
+pub mod policy_doc;
 pub mod route_table;
 pub mod route_table_association;
 pub mod security_group;
@@ -55,10 +57,11 @@ kinds! {
     RouteTableAssociation => route_table_association::RouteTableAssociation,
     SecurityGroup => security_group::SecurityGroup,
     SecurityGroupRule => security_group_rule::SecurityGroupRule,
-    GatewayEndpoint => gateway_endpoint::GatewayEndpoint,
-    InterfaceEndpoint => interface_endpoint::InterfaceEndpoint,
     IamRole => iam_role::IamRole,
     StudioDomain => studio_domain::StudioDomain,
+    GatewayEndpoint => gateway_endpoint::GatewayEndpoint,
+    InterfaceEndpoint => interface_endpoint::InterfaceEndpoint,
+    AccessPolicy => access_policy::AccessPolicy,
     UserProfile => user_profile::UserProfile,
 }
 
@@ -70,6 +73,8 @@ pub enum Tagging {
     Ec2,
     /// IAM's `TagRole` / `UntagRole` (the resource is the role's ARN).
     Iam,
+    /// IAM's `TagPolicy` / `UntagPolicy` (the resource is the policy's ARN).
+    IamPolicy,
     /// SageMaker's `AddTags` / `DeleteTags` (the resource is an ARN).
     SageMaker,
     /// Not a taggable resource (rules, associations).

@@ -23,6 +23,7 @@ impl KindOp for SetTags {
     fn api_name(&self) -> &'static str {
         match self.tagging {
             Tagging::Iam => "TagRole",
+            Tagging::IamPolicy => "TagPolicy",
             Tagging::SageMaker => "AddTags",
             Tagging::Ec2 | Tagging::None => "CreateTags",
         }
@@ -39,6 +40,9 @@ pub trait Api: Send + Sync {
     /// IAM: `role` is the role's ARN.
     fn tag_role(&self, role: &str, tags: &Tags) -> impl Call<()>;
     fn untag_role(&self, role: &str, keys: &[String]) -> impl Call<()>;
+    /// IAM: `policy` is a managed policy's ARN.
+    fn tag_policy(&self, policy: &str, tags: &Tags) -> impl Call<()>;
+    fn untag_policy(&self, policy: &str, keys: &[String]) -> impl Call<()>;
     /// SageMaker: `arn` is a domain's or a user profile's ARN.
     fn add_sagemaker_tags(&self, arn: &str, tags: &Tags) -> impl Call<()>;
     fn delete_sagemaker_tags(&self, arn: &str, keys: &[String]) -> impl Call<()>;
@@ -62,6 +66,15 @@ pub async fn perform<C: Api + ?Sized>(c: &C, op: SetTags) -> Result<Option<Strin
             }
             if !op.remove.is_empty() {
                 c.untag_role(id, &op.remove).await?;
+            }
+            Ok(None)
+        }
+        Tagging::IamPolicy => {
+            if !op.set.is_empty() {
+                c.tag_policy(id, &op.set).await?;
+            }
+            if !op.remove.is_empty() {
+                c.untag_policy(id, &op.remove).await?;
             }
             Ok(None)
         }

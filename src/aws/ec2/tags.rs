@@ -32,6 +32,14 @@ impl Api for Aws {
         self.iam_untag_role(role, keys).await
     }
 
+    async fn tag_policy(&self, policy: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.iam_tag_policy(policy, tags).await
+    }
+
+    async fn untag_policy(&self, policy: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.iam_untag_policy(policy, keys).await
+    }
+
     async fn add_sagemaker_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         self.sagemaker_add_tags(arn, tags).await
     }

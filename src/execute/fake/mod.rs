@@ -6,6 +6,7 @@
 //! not a second implementation of the product: the AWS adapters are exercised against
 //! LocalStack.
 
+mod access;
 mod endpoint;
 mod network;
 mod security_group;
@@ -39,6 +40,9 @@ pub struct World {
     pub roles: Vec<ObservedRole>,
     pub domains: Vec<ObservedDomain>,
     pub user_profiles: Vec<ObservedUserProfile>,
+    pub policies: Vec<crate::observe::ObservedPolicy>,
+    /// IAM roles, groups and users that exist (to attach policies to).
+    pub principals: Vec<crate::plan::access::Principal>,
 }
 
 pub struct FakeCloud {

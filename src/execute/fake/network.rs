@@ -407,6 +407,14 @@ impl tags::Api for FakeCloud {
         self.delete_tags(role, keys).await
     }
 
+    async fn tag_policy(&self, policy: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.create_tags(policy, tags).await
+    }
+
+    async fn untag_policy(&self, policy: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.delete_tags(policy, keys).await
+    }
+
     async fn add_sagemaker_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         self.create_tags(arn, tags).await
     }
@@ -420,6 +428,9 @@ impl super::World {
     fn tags_of(&mut self, id: &str) -> Option<&mut Tags> {
         let w = self;
         if let Some(x) = w.roles.iter_mut().find(|x| x.id == id) {
+            return Some(&mut x.tags);
+        }
+        if let Some(x) = w.policies.iter_mut().find(|x| x.id == id) {
             return Some(&mut x.tags);
         }
         if let Some(x) = w.domains.iter_mut().find(|x| x.arn == id) {

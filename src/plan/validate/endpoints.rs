@@ -79,7 +79,7 @@ fn read_policy_file(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-fn load_policy(ctx: &mut Ctx, field: &str, path: &S<String>) -> Option<Value> {
+pub(super) fn load_policy(ctx: &mut Ctx, field: &str, path: &S<String>) -> Option<Value> {
     let base = ctx.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let full = base.join(path.get_ref());
     let found = match ctx.given.get(path.get_ref()) {
@@ -200,6 +200,7 @@ pub(super) fn interfaces(
         .policy
         .as_ref()
         .and_then(|p| load_policy(ctx, "interface_endpoints.policy", p));
+    let mut per_service = super::access::endpoint_policies(ctx, ie, &services);
     if ctx.diags.len() > before {
         return BTreeMap::new();
     }
@@ -222,12 +223,16 @@ pub(super) fn interfaces(
     services
         .into_iter()
         .map(|s| {
+            let (policy, intent) = per_service
+                .remove(&s)
+                .unwrap_or_else(|| (policy.clone(), None));
             let spec = InterfaceEndpointSpec {
                 service_name: service_name(region, &s),
                 subnets: subnet_refs.clone(),
                 security_groups: sg_refs.clone(),
                 private_dns: *ie.private_dns.get_ref(),
-                policy: policy.clone(),
+                policy,
+                intent,
             };
             (s, spec)
         })

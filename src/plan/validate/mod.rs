@@ -367,6 +367,7 @@ fn parse_v4_cidr(s: &str) -> Result<Ipv4Net, String> {
     Ok(net)
 }
 
+mod access;
 mod endpoints;
 mod network;
 mod security_groups;
@@ -407,6 +408,16 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     } else {
         None
     };
+    let parts = access::Parts {
+        vpc: vpc.as_ref(),
+        interface_endpoints: &interface_endpoints,
+        studio: studio.as_ref(),
+    };
+    let studio_access = if ctx.diags.is_empty() {
+        access::check(ctx, &raw, &parts)
+    } else {
+        None
+    };
     if !ctx.diags.is_empty() {
         return None;
     }
@@ -424,6 +435,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         request_limits,
         files: std::mem::take(&mut ctx.read),
         studio,
+        studio_access,
     })
 }
 

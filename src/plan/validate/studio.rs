@@ -36,7 +36,7 @@ pub(super) struct Network<'a> {
 }
 
 /// A profile or domain name SageMaker accepts: `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`.
-fn is_sagemaker_name(s: &str) -> bool {
+pub(super) fn is_sagemaker_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
