@@ -23,6 +23,8 @@ use aws_sdk_ec2::types::{
 use aws_sdk_ec2::Client;
 use serde_json::Value;
 
+pub mod moto;
+
 pub const ENDPOINT: &str = "http://127.0.0.1:4566";
 pub const REGION: &str = "us-east-1";
 pub const TAG_PLAN: &str = "sagevpc:plan";
