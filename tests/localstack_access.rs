@@ -21,8 +21,18 @@ fn decoded(doc: &str) -> Value {
 }
 
 async fn access_document(iam: &aws_sdk_iam::Client, arn: &str) -> (Value, usize) {
-    let p = iam.get_policy().policy_arn(arn).send().await.expect("the access policy");
-    let version = p.policy().unwrap().default_version_id().unwrap().to_string();
+    let p = iam
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .expect("the access policy");
+    let version = p
+        .policy()
+        .unwrap()
+        .default_version_id()
+        .unwrap()
+        .to_string();
     let v = iam
         .get_policy_version()
         .policy_arn(arn)
@@ -30,7 +40,12 @@ async fn access_document(iam: &aws_sdk_iam::Client, arn: &str) -> (Value, usize)
         .send()
         .await
         .unwrap();
-    let versions = iam.list_policy_versions().policy_arn(arn).send().await.unwrap();
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .unwrap();
     (
         decoded(v.policy_version().unwrap().document().unwrap()),
         versions.versions().len(),
@@ -51,7 +66,8 @@ async fn endpoint_of(c: &aws_sdk_ec2::Client, plan: &str, key: &str) -> (String,
 }
 
 #[tokio::test]
-async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follow_a_replaced_endpoint() {
+async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follow_a_replaced_endpoint(
+) {
     let moto = Moto::start();
     let sm = moto.client().await;
     let env = [
@@ -70,9 +86,15 @@ async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follo
     let mut dir = PlanDir::new(&name);
     dir.keep(); // the cleanup on drop would not reach moto
     let text = shipped("studio-access.toml")
-        .replace("domain_name = \"ml-studio\"", &format!("domain_name = \"{name}\""))
+        .replace(
+            "domain_name = \"ml-studio\"",
+            &format!("domain_name = \"{name}\""),
+        )
         .replace("\"DataScientist\"", &format!("{scientist:?}"));
-    let plan = dir.write("studio-access.toml", &text).to_string_lossy().into_owned();
+    let plan = dir
+        .write("studio-access.toml", &text)
+        .to_string_lossy()
+        .into_owned();
 
     let (code, out, err) = run_env(&["apply", &plan, "--auto-approve"], &env);
     assert_eq!(code, 0, "apply\n{err}\n{out}");
@@ -92,10 +114,22 @@ async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follo
     );
     assert_eq!(
         doc["Statement"][0]["Action"],
-        json!(["sagemaker:CreatePresignedDomainUrl", "sagemaker:DescribeUserProfile"])
+        json!([
+            "sagemaker:CreatePresignedDomainUrl",
+            "sagemaker:DescribeUserProfile"
+        ])
     );
-    let attached = iam.list_entities_for_policy().policy_arn(&arn).send().await.unwrap();
-    let roles: Vec<&str> = attached.policy_roles().iter().filter_map(|r| r.role_name()).collect();
+    let attached = iam
+        .list_entities_for_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = attached
+        .policy_roles()
+        .iter()
+        .filter_map(|r| r.role_name())
+        .collect();
     assert_eq!(roles, [scientist.as_str()]);
 
     let domain = sm.list_domains().send().await.unwrap().domains()[0]
@@ -112,17 +146,26 @@ async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follo
     );
     let (_, runtime) = endpoint_of(&c, &name, "sagemaker.runtime").await;
     let runtime = runtime.expect("the runtime endpoint has the intent's policy");
-    assert_eq!(runtime["Statement"][0]["Action"], "sagemaker:InvokeEndpoint");
+    assert_eq!(
+        runtime["Statement"][0]["Action"],
+        "sagemaker:InvokeEndpoint"
+    );
     assert_eq!(
         runtime["Statement"][0]["Resource"],
-        json!([format!("arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/churn-model")])
+        json!([format!(
+            "arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/churn-model"
+        )])
     );
     let (code, out, err) = run_env(&["plan", &plan, "--detailed-exitcode"], &env);
     assert_eq!(code, 0, "re-plan is empty\n{out}\n{err}");
 
     // The API endpoint deleted by hand: the next apply makes a new one and writes its
     // id into a new default version of the policy, in the same apply.
-    c.delete_vpc_endpoints().vpc_endpoint_ids(&api).send().await.unwrap();
+    c.delete_vpc_endpoints()
+        .vpc_endpoint_ids(&api)
+        .send()
+        .await
+        .unwrap();
     let (code, out, err) = run_env(&["apply", &plan, "--auto-approve"], &env);
     assert_eq!(code, 0, "re-apply\n{err}\n{out}");
     let (new_api, _) = endpoint_of(&c, &name, "sagemaker.api").await;
@@ -134,7 +177,10 @@ async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follo
         json!([new_api, studio])
     );
     let (code, out, err) = run_env(&["plan", &plan, "--detailed-exitcode"], &env);
-    assert_eq!(code, 0, "re-plan is empty after the endpoint came back\n{out}\n{err}");
+    assert_eq!(
+        code, 0,
+        "re-plan is empty after the endpoint came back\n{out}\n{err}"
+    );
 
     let (code, out, err) = run_env(&["destroy", &plan, "--auto-approve"], &env);
     assert_eq!(code, 0, "destroy\n{err}\n{out}");
@@ -145,6 +191,10 @@ async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follo
         .send()
         .await
         .expect("the principal is never deleted");
-    iam.delete_role().role_name(&scientist).send().await.unwrap();
+    iam.delete_role()
+        .role_name(&scientist)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(owned(&c, &name).await.total(), 0);
 }

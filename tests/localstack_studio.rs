@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use aws_sdk_sagemaker::types::{AppNetworkAccessType, AuthMode, UserSettings};
 use common::moto::{iam, Moto};
 use common::*;

@@ -97,10 +97,17 @@ async fn the_access_policy_names_the_new_endpoints_and_the_studio_policy_the_new
     // The studio endpoint is created without waiting for the domain; its policy is set
     // once the domain exists.
     let order = cs.topo_order().unwrap();
-    let at = |pred: &dyn Fn(&Op) -> bool| order.iter().position(|&i| pred(&cs.nodes[i].op)).unwrap();
+    let at =
+        |pred: &dyn Fn(&Op) -> bool| order.iter().position(|&i| pred(&cs.nodes[i].op)).unwrap();
     let domain_create = at(&|o| matches!(o, Op::StudioDomain(studio_domain::Op::Create(_))));
     let policy_set = at(&|o| {
-        matches!(o, Op::InterfaceEndpoint(interface_endpoint::Op::Modify { policy: Some(_), .. }))
+        matches!(
+            o,
+            Op::InterfaceEndpoint(interface_endpoint::Op::Modify {
+                policy: Some(_),
+                ..
+            })
+        )
     });
     assert!(domain_create < policy_set);
     let studio_create = cs
@@ -108,11 +115,17 @@ async fn the_access_policy_names_the_new_endpoints_and_the_studio_policy_the_new
         .iter()
         .find(|n| {
             n.address.key == "studio"
-                && matches!(n.op, Op::InterfaceEndpoint(interface_endpoint::Op::Create { .. }))
+                && matches!(
+                    n.op,
+                    Op::InterfaceEndpoint(interface_endpoint::Op::Create { .. })
+                )
         })
         .unwrap();
     assert!(
-        !studio_create.deps.iter().any(|&d| matches!(cs.nodes[d].op, Op::StudioDomain(_))),
+        !studio_create
+            .deps
+            .iter()
+            .any(|&d| matches!(cs.nodes[d].op, Op::StudioDomain(_))),
         "the studio endpoint waited for the domain"
     );
     assert!(cs
@@ -127,12 +140,22 @@ async fn a_replaced_endpoint_is_followed_by_a_new_policy_version_in_the_same_app
     let plan = access_plan("ap2", |t| t);
     converge(&cloud, &plan).await;
     let old = endpoint_id(&cloud, "sagemaker.api");
-    cloud.world.lock().unwrap().endpoints.retain(|e| e.id != old);
+    cloud
+        .world
+        .lock()
+        .unwrap()
+        .endpoints
+        .retain(|e| e.id != old);
     let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
     let set = cs
         .nodes
         .iter()
-        .position(|n| matches!(n.op, Op::AccessPolicy(access_policy::Op::SetDocument { .. })))
+        .position(|n| {
+            matches!(
+                n.op,
+                Op::AccessPolicy(access_policy::Op::SetDocument { .. })
+            )
+        })
         .expect("a new policy version");
     let create = cs
         .nodes
@@ -144,7 +167,8 @@ async fn a_replaced_endpoint_is_followed_by_a_new_policy_version_in_the_same_app
     assert_replan_empty(&cloud, &plan);
     let new = endpoint_id(&cloud, "sagemaker.api");
     assert_ne!(new, old);
-    let ids = &access_document(&cloud)["Statement"][0]["Condition"]["StringEquals"]["aws:sourceVpce"];
+    let ids =
+        &access_document(&cloud)["Statement"][0]["Condition"]["StringEquals"]["aws:sourceVpce"];
     assert_eq!(ids[0], json!(new));
 }
 
@@ -161,7 +185,9 @@ async fn versions_are_pruned_to_iams_limit_of_five_before_a_new_one() {
             });
         }
     }
-    let vpc_mode = access_plan("ap3", |t| t.replace("allow_from = \"endpoints\"", "allow_from = \"vpc\""));
+    let vpc_mode = access_plan("ap3", |t| {
+        t.replace("allow_from = \"endpoints\"", "allow_from = \"vpc\"")
+    });
     let cs = diff(&vpc_mode, &cloud.observe(&vpc_mode)).unwrap();
     let prune = cs
         .nodes
@@ -203,13 +229,20 @@ async fn attachments_follow_the_plan_and_removing_studio_access_deletes_the_poli
     converge(&cloud, &access_plan("ap5", |t| t)).await;
     let moved = access_plan("ap5", |t| t.replace("[\"DataScientist\"]", "[\"Analyst\"]"));
     converge(&cloud, &moved).await;
-    assert_eq!(cloud.world.lock().unwrap().policies[0].attached, vec![role("Analyst")]);
-    let without = access_plan("ap5", |t| t.split("[studio_access]").next().unwrap().to_string());
+    assert_eq!(
+        cloud.world.lock().unwrap().policies[0].attached,
+        vec![role("Analyst")]
+    );
+    let without = access_plan("ap5", |t| {
+        t.split("[studio_access]").next().unwrap().to_string()
+    });
     let cs = converge(&cloud, &without).await;
-    assert!(cs
-        .changes
-        .iter()
-        .any(|c| c.address.to_string() == "iam_policy.studio_access" && c.action == Action::Delete));
+    assert!(
+        cs.changes
+            .iter()
+            .any(|c| c.address.to_string() == "iam_policy.studio_access"
+                && c.action == Action::Delete)
+    );
     assert!(cloud.world.lock().unwrap().policies.is_empty());
 }
 
@@ -229,5 +262,9 @@ async fn destroy_detaches_and_deletes_the_policy_with_its_versions() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let w = cloud.world.lock().unwrap();
     assert!(w.policies.is_empty() && w.domains.is_empty() && w.endpoints.is_empty());
-    assert_eq!(w.principals, vec![role("DataScientist")], "the role itself is never touched");
+    assert_eq!(
+        w.principals,
+        vec![role("DataScientist")],
+        "the role itself is never touched"
+    );
 }

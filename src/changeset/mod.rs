@@ -342,8 +342,8 @@ impl std::ops::Add for Pair {
 }
 
 #[cfg(test)]
-mod studio_tests;
-#[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod studio_tests;
 #[cfg(test)]
 mod tests;

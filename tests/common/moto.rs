@@ -100,4 +100,3 @@ pub async fn iam() -> aws_sdk_iam::Client {
         .await;
     aws_sdk_iam::Client::new(&conf)
 }
-
