@@ -158,6 +158,10 @@ async fn studio_access_and_endpoint_policies_are_written_from_live_ids_and_follo
     );
     let (code, out, err) = run_env(&["plan", &plan, "--detailed-exitcode"], &env);
     assert_eq!(code, 0, "re-plan is empty\n{out}\n{err}");
+    let (code, out, err) = run_env(&["output", &plan, "-o", "json"], &env);
+    assert_eq!(code, 0, "{err}");
+    let outputs: Value = serde_json::from_str(&out).expect("output is JSON");
+    assert_eq!(outputs["studio_access_policy_arn"], arn.as_str());
 
     // The API endpoint deleted by hand: the next apply makes a new one and writes its
     // id into a new default version of the policy, in the same apply.

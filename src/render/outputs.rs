@@ -126,6 +126,10 @@ pub fn outputs(plan: &Plan, obs: &Observed) -> Result<Value, String> {
         doc.insert("studio_subnet_ids".into(), json!(studio_subnets));
         doc.insert("user_profiles".into(), Value::Object(users));
     }
+    if plan.studio_access.is_some() {
+        let arn = obs.access_policies.first().map(|p| &p.id);
+        doc.insert("studio_access_policy_arn".into(), json!(arn));
+    }
     Ok(Value::Object(doc))
 }
 
