@@ -6,6 +6,7 @@
 //! resource lives in that kind's unit under `src/resources/`.
 
 mod engine;
+pub mod adopt;
 mod residents;
 pub mod saved;
 
