@@ -32,7 +32,8 @@ pub(super) async fn adopt_cmd(s: &mut Session<'_>, args: &AdoptArgs) -> Result<u
     if adoption.is_empty() {
         return Ok(0);
     }
-    let after = changes(&plan, &adoption.adopted(&plan, &obs, &found), Goal::Apply)?;
+    let after = changes(&plan, &adoption.adopted(&plan, &obs, &found), Goal::Apply)
+        .map_err(|e| format!("{e}\nNothing was tagged."))?;
     println!("\nOnce adopted, `sagevpc plan` shows how they differ from the plan:\n");
     print!(
         "{}",
