@@ -97,7 +97,9 @@ pub enum Command {
     /// route table by association, groups by name, endpoints by service, the VPC by
     /// CIDR): show them and how each differs from the plan, ask, then tag them with the
     /// plan's ownership tags. Nothing is created or changed besides those tags.
-    #[command(after_help = "Example:\n  sagevpc adopt plans/studio-vpc.toml   # then: sagevpc plan, sagevpc apply")]
+    #[command(
+        after_help = "Example:\n  sagevpc adopt plans/studio-vpc.toml   # then: sagevpc plan, sagevpc apply"
+    )]
     Adopt(AdoptArgs),
     /// Read live state like `plan` and print the changeset's dependency graph (DOT or
     /// Mermaid): one node per AWS call, labelled with action and address.

@@ -106,11 +106,18 @@ async fn a_hand_made_network_is_adopted_then_applied_and_destroyed() {
         assert!(line.contains(id), "{line}");
     }
     assert!(out.contains("Once adopted, `sagevpc plan` shows"), "{out}");
-    assert_eq!(owned(&c, &name).await.total(), 0, "the dry run tagged something");
+    assert_eq!(
+        owned(&c, &name).await.total(),
+        0,
+        "the dry run tagged something"
+    );
 
     // Confirmed: every one is tagged with the plan and its key; nothing is created.
     let (out, _) = run_expect(0, &["adopt", &plan, "--auto-approve"]);
-    assert!(out.contains("Adopt complete! Resources: 6 adopted."), "{out}");
+    assert!(
+        out.contains("Adopt complete! Resources: 6 adopted."),
+        "{out}"
+    );
     let vpc = vpc_by_id(&c, &fx.vpc_id).await.expect("the VPC");
     assert_eq!(tag(vpc.tags(), TAG_PLAN), Some(name.as_str()));
     assert_eq!(tag(vpc.tags(), TAG_KEY), Some("vpc.main"));
@@ -138,8 +145,14 @@ async fn a_hand_made_network_is_adopted_then_applied_and_destroyed() {
         )],
         "{json}"
     );
-    assert!(!diff.iter().any(|(_, a)| a == "delete" || a == "replace"), "{json}");
-    assert!(diff.contains(&("vpc.main".to_string(), "update".to_string())), "{json}");
+    assert!(
+        !diff.iter().any(|(_, a)| a == "delete" || a == "replace"),
+        "{json}"
+    );
+    assert!(
+        diff.contains(&("vpc.main".to_string(), "update".to_string())),
+        "{json}"
+    );
 
     // A second adopt finds nothing more to take.
     let (out, _) = run_expect(0, &["adopt", &plan, "--auto-approve"]);
@@ -147,11 +160,17 @@ async fn a_hand_made_network_is_adopted_then_applied_and_destroyed() {
 
     run_expect(0, &["apply", &plan, "--auto-approve"]);
     run_expect(0, &["plan", &plan, "--detailed-exitcode"]);
-    assert!(vpc_dns(&c, &fx.vpc_id).await.1, "apply switched DNS hostnames on");
+    assert!(
+        vpc_dns(&c, &fx.vpc_id).await.1,
+        "apply switched DNS hostnames on"
+    );
 
     // Destroy removes what the plan owns now: the adopted VPC and everything in it.
     run_expect(0, &["destroy", &plan, "--auto-approve"]);
-    assert!(vpc_by_id(&c, &fx.vpc_id).await.is_none(), "the VPC is still there");
+    assert!(
+        vpc_by_id(&c, &fx.vpc_id).await.is_none(),
+        "the VPC is still there"
+    );
     assert_eq!(owned(&c, &name).await.total(), 0);
     // The fixture's own cleanup finds nothing left.
     fx.extra_route_tables.clear();
@@ -177,7 +196,10 @@ async fn another_plans_subnet_in_an_adopted_vpc_is_named_and_nothing_is_tagged()
         .expect("CreateTags (fixture)");
     let mut dir = PlanDir::new(&name);
     let text = plan_text(&name, 218).replace("[gateway_endpoints.s3]\n", "");
-    let text = text.replace("[vpc]\ncidr = \"10.218.0.0/16\"", &format!("[vpc]\nid = \"{}\"", fx.vpc_id));
+    let text = text.replace(
+        "[vpc]\ncidr = \"10.218.0.0/16\"",
+        &format!("[vpc]\nid = \"{}\"", fx.vpc_id),
+    );
     let plan = dir.write("adopt.toml", &text);
     let plan = plan.to_string_lossy().to_string();
     // The plan would create subnet a where the other plan's is: adopt names what it
@@ -190,8 +212,14 @@ async fn another_plans_subnet_in_an_adopted_vpc_is_named_and_nothing_is_tagged()
         )),
         "{out}"
     );
-    assert!(!out.contains("= adopt vpc.main"), "an adopted VPC is never tagged:\n{out}");
-    assert!(err.contains("overlaps subnet") && err.contains("Nothing was tagged."), "{err}");
+    assert!(
+        !out.contains("= adopt vpc.main"),
+        "an adopted VPC is never tagged:\n{out}"
+    );
+    assert!(
+        err.contains("overlaps subnet") && err.contains("Nothing was tagged."),
+        "{err}"
+    );
     let a = subnet_by_id(&c, &fx.subnet_a).await.expect("subnet a");
     assert_eq!(tag(a.tags(), TAG_PLAN), Some("someone-else"));
     assert_eq!(owned(&c, &name).await.total(), 0, "something was tagged");

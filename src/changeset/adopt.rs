@@ -41,7 +41,11 @@ pub struct Adoption {
 
 /// The VPC whose resources may be adopted: the plan's (adopted by id, or owned), or
 /// for a plan that creates its VPC the one untagged VPC with its CIDR.
-pub fn home_id(plan: &Plan, obs: &Observed, vpcs: &[crate::observe::ObservedVpc]) -> Option<String> {
+pub fn home_id(
+    plan: &Plan,
+    obs: &Observed,
+    vpcs: &[crate::observe::ObservedVpc],
+) -> Option<String> {
     if let Some(v) = obs.vpc_of(plan) {
         return Some(v.id.clone());
     }
@@ -100,9 +104,21 @@ pub fn find(plan: &Plan, obs: &Observed, found: &Unowned) -> Adoption {
     let services = plan
         .gateway_endpoints
         .iter()
-        .map(|(k, g)| (Kind::GatewayEndpoint, k, &g.service_name, EndpointType::Gateway))
+        .map(|(k, g)| {
+            (
+                Kind::GatewayEndpoint,
+                k,
+                &g.service_name,
+                EndpointType::Gateway,
+            )
+        })
         .chain(plan.interface_endpoints.iter().map(|(k, e)| {
-            (Kind::InterfaceEndpoint, k, &e.service_name, EndpointType::Interface)
+            (
+                Kind::InterfaceEndpoint,
+                k,
+                &e.service_name,
+                EndpointType::Interface,
+            )
         }));
     for (kind, key, service, ty) in services {
         let hits = found
@@ -134,8 +150,10 @@ fn take_vpc(plan: &Plan, obs: &Observed, found: &Unowned, a: &mut Adoption) {
     let addr = vpc::address();
     for v in &found.vpcs {
         if let Some(p) = v.tags.get(TAG_PLAN) {
-            a.refused
-                .push(format!("{addr}: {} has CIDR {cidr} but is sagevpc plan {p:?}'s", v.id));
+            a.refused.push(format!(
+                "{addr}: {} has CIDR {cidr} but is sagevpc plan {p:?}'s",
+                v.id
+            ));
         }
     }
     let free: Vec<_> = found
@@ -262,7 +280,10 @@ impl Matcher<'_> {
                 .map(|p| format!("is sagevpc plan {p:?}'s: another plan's resource is never taken"))
         };
         match why_not {
-            Some(why) => self.a.refused.push(format!("{addr}: {} ({how}) {why}", rt.id)),
+            Some(why) => self
+                .a
+                .refused
+                .push(format!("{addr}: {} ({how}) {why}", rt.id)),
             None => self.a.takes.push(Take {
                 address: addr,
                 id: rt.id.clone(),
@@ -324,17 +345,20 @@ impl Adoption {
         }
         for r in &found.route_tables {
             if let Some(t) = take(&r.id) {
-                o.route_tables.push(tagged(r, plan, &t.address, |x| &mut x.tags));
+                o.route_tables
+                    .push(tagged(r, plan, &t.address, |x| &mut x.tags));
             }
         }
         for g in &found.security_groups {
             if let Some(t) = take(&g.id) {
-                o.security_groups.push(tagged(g, plan, &t.address, |x| &mut x.tags));
+                o.security_groups
+                    .push(tagged(g, plan, &t.address, |x| &mut x.tags));
             }
         }
         for e in &found.endpoints {
             if let Some(t) = take(&e.id) {
-                o.endpoints.push(tagged(e, plan, &t.address, |x| &mut x.tags));
+                o.endpoints
+                    .push(tagged(e, plan, &t.address, |x| &mut x.tags));
             }
         }
         if self.takes.iter().any(|t| t.address.kind == Kind::Vpc) {

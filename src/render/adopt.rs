@@ -7,7 +7,9 @@ use crate::changeset::adopt::Adoption;
 pub fn adoption(a: &Adoption) -> String {
     let mut out = String::new();
     if a.takes.is_empty() {
-        out.push_str("Nothing to adopt: no existing resource without sagevpc tags matches the plan.\n");
+        out.push_str(
+            "Nothing to adopt: no existing resource without sagevpc tags matches the plan.\n",
+        );
     } else {
         out.push_str("sagevpc will adopt (tag with the plan's sagevpc:plan and sagevpc:key):\n\n");
         let width = a

@@ -86,11 +86,19 @@ fn endpoint(id: &str, service: &str, ty: EndpointType) -> ObservedEndpoint {
 /// A hand-made network like the plan: VPC, both subnets, a private table associated
 /// with them, the group (its rule admits the wrong CIDR), both endpoints.
 fn hand_made() -> Unowned {
-    let mut sts = endpoint("vpce-0sts", "com.amazonaws.us-east-1.sts", EndpointType::Interface);
+    let mut sts = endpoint(
+        "vpce-0sts",
+        "com.amazonaws.us-east-1.sts",
+        EndpointType::Interface,
+    );
     sts.subnet_ids = vec!["subnet-0a".into(), "subnet-0b".into()];
     sts.security_group_ids = vec!["sg-0ep".into()];
     sts.private_dns = true;
-    let mut s3 = endpoint("vpce-0s3", "com.amazonaws.us-east-1.s3", EndpointType::Gateway);
+    let mut s3 = endpoint(
+        "vpce-0s3",
+        "com.amazonaws.us-east-1.s3",
+        EndpointType::Gateway,
+    );
     s3.route_table_ids = vec!["rtb-0priv".into()];
     Unowned {
         vpcs: vec![ObservedVpc {
@@ -209,8 +217,9 @@ fn once_adopted_the_plan_shows_only_the_real_differences() {
     let changed = actions(&cs);
     // Nothing is created again but the rule that differs; the wrong rule goes.
     assert!(
-        !changed.iter().any(|(addr, act)| *act == Action::Create
-            && !addr.starts_with("security_group_rule.")),
+        !changed
+            .iter()
+            .any(|(addr, act)| *act == Action::Create && !addr.starts_with("security_group_rule.")),
         "{changed:?}"
     );
     let rules: Vec<_> = changed
@@ -221,8 +230,14 @@ fn once_adopted_the_plan_shows_only_the_real_differences() {
     assert_eq!(
         rules,
         vec![
-            ("security_group_rule.endpoints.ingress.tcp.443.10.30.0.0/16", Action::Create),
-            ("security_group_rule.endpoints.ingress.tcp.443.10.99.0.0/16", Action::Delete),
+            (
+                "security_group_rule.endpoints.ingress.tcp.443.10.30.0.0/16",
+                Action::Create
+            ),
+            (
+                "security_group_rule.endpoints.ingress.tcp.443.10.99.0.0/16",
+                Action::Delete
+            ),
         ]
     );
     // Hand-made names and missing plan tags are the other differences: tag updates.
@@ -231,7 +246,10 @@ fn once_adopted_the_plan_shows_only_the_real_differences() {
             assert_eq!(*act, Action::Update, "{addr}");
         }
     }
-    assert!(!cs.nodes.iter().any(|n| n.op.creates() && !matches!(n.op, Op::SecurityGroupRule(_))));
+    assert!(!cs
+        .nodes
+        .iter()
+        .any(|n| n.op.creates() && !matches!(n.op, Op::SecurityGroupRule(_))));
 }
 
 #[test]
@@ -241,7 +259,13 @@ fn the_tag_writes_are_one_create_tags_per_take_with_the_ownership_tags() {
     let cs = a.changeset(&plan);
     assert_eq!(cs.nodes.len(), a.takes.len());
     for (n, t) in cs.nodes.iter().zip(&a.takes) {
-        let Op::Tags(SetTags { resource, set, remove, .. }) = &n.op else {
+        let Op::Tags(SetTags {
+            resource,
+            set,
+            remove,
+            ..
+        }) = &n.op
+        else {
             panic!("not a tag write: {:?}", n.op);
         };
         assert_eq!(resource, &IdRef::Id(t.id.clone()));
@@ -262,7 +286,10 @@ fn another_plans_resources_are_never_taken_and_are_named() {
     found.endpoints[1].tags = theirs;
     let a = find(&plan, &observed(), &found);
     let ids: Vec<&str> = a.takes.iter().map(|t| t.id.as_str()).collect();
-    assert!(!ids.contains(&"subnet-0a") && !ids.contains(&"vpce-0s3"), "{ids:?}");
+    assert!(
+        !ids.contains(&"subnet-0a") && !ids.contains(&"vpce-0s3"),
+        "{ids:?}"
+    );
     assert!(ids.contains(&"subnet-0b"));
     assert_eq!(
         a.refused,
@@ -282,7 +309,9 @@ fn another_plans_vpc_and_two_untagged_vpcs_with_the_cidr_are_not_taken() {
     assert!(a.takes.is_empty());
     assert_eq!(
         a.refused,
-        vec!["vpc.main: vpc-0a1b2c3d4e5f60718 has CIDR 10.30.0.0/16 but is sagevpc plan \"other\"'s"]
+        vec![
+            "vpc.main: vpc-0a1b2c3d4e5f60718 has CIDR 10.30.0.0/16 but is sagevpc plan \"other\"'s"
+        ]
     );
     let mut found = hand_made();
     let mut twin = found.vpcs[0].clone();
@@ -290,7 +319,9 @@ fn another_plans_vpc_and_two_untagged_vpcs_with_the_cidr_are_not_taken() {
     found.vpcs.push(twin);
     let a = find(&plan, &observed(), &found);
     assert!(a.takes.is_empty());
-    assert!(a.refused[0].starts_with("vpc.main: 2 VPCs have CIDR 10.30.0.0/16 (vpc-0a1b2c3d4e5f60718, vpc-0twin): none is taken"));
+    assert!(a.refused[0].starts_with(
+        "vpc.main: 2 VPCs have CIDR 10.30.0.0/16 (vpc-0a1b2c3d4e5f60718, vpc-0twin): none is taken"
+    ));
 }
 
 #[test]
@@ -310,7 +341,11 @@ fn a_public_or_main_route_table_is_not_taken_as_the_private_one() {
     let mut found = hand_made();
     found.route_tables[1].main = true;
     let a = find(&plan, &observed(), &found);
-    assert!(a.refused[0].contains("is the VPC's main route table"), "{:?}", a.refused);
+    assert!(
+        a.refused[0].contains("is the VPC's main route table"),
+        "{:?}",
+        a.refused
+    );
 }
 
 #[test]
@@ -330,7 +365,10 @@ fn a_group_keyed_default_is_refused_and_an_adopted_vpc_is_never_taken() {
     let text = PLAN
         .replace("cidr = \"10.30.0.0/16\"\n", &format!("id = \"{VPC}\"\n"))
         .replace("security_groups.endpoints]", "security_groups.default]")
-        .replace("security_groups = [\"endpoints\"]", "security_groups = [\"default\"]");
+        .replace(
+            "security_groups = [\"endpoints\"]",
+            "security_groups = [\"default\"]",
+        );
     let plan = plan_from(&text);
     let mut obs = observed();
     let found = hand_made();
