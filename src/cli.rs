@@ -93,6 +93,14 @@ pub enum Command {
     /// Delete everything the plan owns (never adopted or foreign resources).
     #[command(after_help = "Example:\n  sagevpc destroy plans/studio-vpc.toml --keep-vpc")]
     Destroy(DestroyArgs),
+    /// Take over existing resources that match the plan (subnets by CIDR and zone, the
+    /// route table by association, groups by name, endpoints by service, the VPC by
+    /// CIDR): show them and how each differs from the plan, ask, then tag them with the
+    /// plan's ownership tags. Nothing is created or changed besides those tags.
+    #[command(
+        after_help = "Example:\n  sagevpc adopt plans/studio-vpc.toml   # then: sagevpc plan, sagevpc apply"
+    )]
+    Adopt(AdoptArgs),
     /// Read live state like `plan` and print the changeset's dependency graph (DOT or
     /// Mermaid): one node per AWS call, labelled with action and address.
     #[command(
@@ -176,6 +184,24 @@ pub struct DestroyArgs {
     /// plan does not own (another plan's subnets, hand-made groups, network interfaces).
     #[arg(long)]
     pub keep_vpc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Plan file (TOML).
+    pub plan: PathBuf,
+    /// Skip the confirmation prompt (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// List the plan's unchanged resources too.
+    #[arg(long)]
+    pub show_unchanged: bool,
+    /// Seconds to wait for another run of the same plan to release the apply lock.
+    #[arg(long, default_value_t = 900)]
+    pub lock_timeout: u64,
+    /// Seconds after which the apply lock of a killed run counts as abandoned.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..))]
+    pub lock_ttl: u64,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 //! The generic part of the diff lives in [`engine`]; what is particular to a kind of
 //! resource lives in that kind's unit under `src/resources/`.
 
+pub mod adopt;
 mod engine;
 mod residents;
 pub mod saved;

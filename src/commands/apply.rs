@@ -57,7 +57,7 @@ pub(super) async fn apply_cmd(
     let stop = Interrupt::listen();
     println!("\nAcquiring apply lock {}...", lock_name(&plan.name));
     let (lock, now) = tokio::select! {
-        taken = take_lock(s, &aws, &plan, args) => taken?,
+        taken = take_lock(s, &aws, &plan, (args.lock_ttl, args.lock_timeout)) => taken?,
         _ = stop.wait() => {
             eprintln!("Interrupted while waiting for the apply lock. Nothing was changed.");
             return Ok(INTERRUPTED);
@@ -171,7 +171,7 @@ fn unverified(c: &crate::changeset::ResourceChange) -> String {
     differ.join("; ")
 }
 
-fn confirm(destroy: bool) -> Result<(), String> {
+pub(super) fn confirm(destroy: bool) -> Result<(), String> {
     let stdin = std::io::stdin();
     let what = if destroy { "destroy" } else { "apply" };
     if !stdin.is_terminal() {
@@ -206,19 +206,19 @@ fn confirm(destroy: bool) -> Result<(), String> {
 /// One run of a plan changes AWS at a time (see `execute::lock`). Returns the lock and
 /// the live state re-read once it was ours. A lock that turns out not to be ours (two
 /// runs took it at the same moment on an emulator) is forfeited and waited for again.
-async fn take_lock(
+pub(super) async fn take_lock(
     s: &mut Session<'_>,
     aws: &Aws,
     plan: &Plan,
-    args: &ApplyArgs,
+    (ttl, timeout): (u64, u64),
 ) -> Result<(PlanLock, Result<Observed, AwsError>), String> {
     let t0 = Instant::now();
     loop {
         let lock = PlanLock::acquire(
             aws,
             &plan.name,
-            Duration::from_secs(args.lock_ttl),
-            Duration::from_secs(args.lock_timeout),
+            Duration::from_secs(ttl),
+            Duration::from_secs(timeout),
             |holder, waited| {
                 if waited < Duration::from_secs(1) {
                     println!(

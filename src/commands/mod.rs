@@ -1,6 +1,7 @@
 //! Thin commands over the pipeline stages; maps outcomes to exit codes
 //! (0 success / no changes, 1 error, 2 changes present with --detailed-exitcode).
 
+mod adopt;
 mod apply;
 mod init;
 mod interrupt;
@@ -204,6 +205,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Validate { plan } => plan::validate_cmd(&s, plan),
         Command::Plan(args) => plan::plan_cmd(&mut s, args).await,
         Command::Apply(args) => apply::apply_cmd(&mut s, args, Goal::Apply).await,
+        Command::Adopt(args) => adopt::adopt_cmd(&mut s, args).await,
         Command::Destroy(args) => {
             let goal = Goal::Destroy {
                 keep_vpc: args.keep_vpc,

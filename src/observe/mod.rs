@@ -4,6 +4,7 @@
 //! changes the number of calls.
 
 pub mod residents;
+pub mod unowned;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,7 @@
 //! Stage 4: everything the user reads on stdout goes through here: the changeset
 //! (human or JSON) and apply progress. Diagnostics go through `tracing` to stderr.
 
+pub mod adopt;
 pub mod diagnostics;
 pub mod graph;
 pub mod human;

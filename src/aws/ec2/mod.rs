@@ -10,6 +10,7 @@ mod route_table;
 mod security_group;
 mod subnet;
 mod tags;
+mod unowned;
 mod vpc;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};

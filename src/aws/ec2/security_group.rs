@@ -49,7 +49,7 @@ fn rules_of(direction: Direction, perms: &[IpPermission]) -> Vec<Rule> {
     out
 }
 
-fn group_of(g: &aws_sdk_ec2::types::SecurityGroup) -> Option<ObservedSecurityGroup> {
+pub(super) fn group_of(g: &aws_sdk_ec2::types::SecurityGroup) -> Option<ObservedSecurityGroup> {
     let mut rules = rules_of(Direction::Ingress, g.ip_permissions());
     rules.extend(rules_of(Direction::Egress, g.ip_permissions_egress()));
     Some(ObservedSecurityGroup {

@@ -7,7 +7,7 @@ use crate::aws::{gone_ok, op_name, pages, retry_not_found, send, Aws, AwsError};
 use crate::observe::Tags;
 use crate::resources::vpc::{Api, ObservedVpc};
 
-fn vpc_of(v: &aws_sdk_ec2::types::Vpc) -> Option<ObservedVpc> {
+pub(super) fn vpc_of(v: &aws_sdk_ec2::types::Vpc) -> Option<ObservedVpc> {
     Some(ObservedVpc {
         tenancy: v.instance_tenancy().map(|t| t.as_str().to_string()),
         id: v.vpc_id()?.to_string(),
