@@ -126,6 +126,13 @@ pub enum Command {
         after_help = "Example:\n  sagevpc init --region eu-west-1 --name ml-platform --out ml-platform.toml"
     )]
     Init(InitArgs),
+    /// Check any VPC against SageMaker's networking rules (the guides): pass, fail or
+    /// not applicable, with the resources, why, the fix and the guide. Reads only; no
+    /// plan. Exit 0 when nothing fails, 2 when something does, 1 on errors.
+    #[command(
+        after_help = "Examples:\n  sagevpc audit --vpc vpc-0123456789abcdef0\n  sagevpc audit --vpc vpc-0123456789abcdef0 --region eu-west-1 --output json"
+    )]
+    Audit(AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  sagevpc completions bash > ~/.local/share/bash-completion/completions/sagevpc\n  sagevpc completions zsh > \"${fpath[1]}/_sagevpc\"\n  sagevpc completions fish > ~/.config/fish/completions/sagevpc.fish"
@@ -140,6 +147,19 @@ pub enum Command {
 pub struct OutputArgs {
     /// Plan file (TOML).
     pub plan: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The VPC to audit (vpc-...); anyone's, sagevpc's or not.
+    #[arg(long)]
+    pub vpc: String,
+    /// AWS region (default: AWS_REGION, then the profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Human)]
     pub output: Output,

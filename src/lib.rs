@@ -3,6 +3,7 @@
 //! Pipeline: [`plan`] (parse, validate) → [`observe`] (live state through [`aws`]) →
 //! [`changeset`] (pure diff) → [`render`] → [`execute`].
 
+pub mod audit;
 pub mod aws;
 pub mod changeset;
 pub mod cli;

@@ -7,6 +7,7 @@
 //! lease fence, and the three retry helpers (`retry_not_found`, `gone_ok`,
 //! `retry_dependency`).
 
+pub mod audit;
 pub mod ec2;
 mod error;
 mod iam;

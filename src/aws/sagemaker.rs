@@ -98,7 +98,7 @@ impl Aws {
     }
 
     /// Every domain of the region, described (with the domain's own groups).
-    async fn all_domains(&self) -> Result<Vec<(ObservedDomain, Vec<String>)>, AwsError> {
+    pub(super) async fn all_domains(&self) -> Result<Vec<(ObservedDomain, Vec<String>)>, AwsError> {
         let pages = pages!(self.sagemaker.list_domains().into_paginator())?;
         let ids: Vec<String> = pages
             .iter()

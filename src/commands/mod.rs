@@ -3,6 +3,7 @@
 
 mod adopt;
 mod apply;
+mod audit;
 mod init;
 mod interrupt;
 mod plan;
@@ -218,6 +219,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Services(args) => region::services_cmd(&mut s, args).await,
         Command::Plans(args) => region::plans_cmd(&mut s, args).await,
         Command::Output(args) => plan::output_cmd(&mut s, args).await,
+        Command::Audit(args) => audit::audit_cmd(&mut s, args).await,
     };
     s.print_stats();
     match result {

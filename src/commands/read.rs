@@ -21,7 +21,12 @@ pub(super) async fn read_and_diff(
         .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
     s.time("read", t0);
     let t1 = Instant::now();
-    let cs = changes(plan, &obs, goal)?;
+    let mut cs = changes(plan, &obs, goal)?;
+    if !goal.is_destroy() {
+        // `sagevpc audit`'s rules over the plan's own resources as applied.
+        cs.warnings
+            .extend(crate::audit::from_plan::warnings(plan, &obs));
+    }
     s.time("diff", t1);
     studio_check(s, aws, plan, &obs, &cs).await?;
     residents_check(s, aws, plan, &obs, &cs, goal).await?;

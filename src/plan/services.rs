@@ -176,6 +176,18 @@ pub fn service_name(region: &str, short: &str) -> String {
     }
 }
 
+/// The short name of a full service name of `region` (`sagemaker.api`, `studio`); a
+/// name of another form (another region's, a PrivateLink service) is kept whole.
+pub fn short_name(region: &str, full: &str) -> String {
+    if full == service_name(region, "studio") {
+        return "studio".to_string();
+    }
+    full.strip_prefix(&service_name(region, ""))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(full)
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +228,13 @@ mod tests {
             nearest("bedrock-agentcore", INTERFACE_SERVICES.iter().copied()),
             None
         );
+    }
+
+    #[test]
+    fn short_names_of_full_ones() {
+        assert_eq!(short_name("us-east-1", "aws.sagemaker.us-east-1.studio"), "studio");
+        assert_eq!(short_name("us-east-1", "com.amazonaws.us-east-1.sagemaker.api"), "sagemaker.api");
+        assert_eq!(short_name("us-east-1", "com.amazonaws.vpce.us-east-1.vpce-svc-1"), "com.amazonaws.vpce.us-east-1.vpce-svc-1");
     }
 
     #[test]

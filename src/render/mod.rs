@@ -2,6 +2,7 @@
 //! (human or JSON) and apply progress. Diagnostics go through `tracing` to stderr.
 
 pub mod adopt;
+pub mod audit;
 pub mod diagnostics;
 pub mod graph;
 pub mod human;

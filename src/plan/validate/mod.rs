@@ -374,7 +374,7 @@ mod security_groups;
 mod studio;
 mod top;
 
-pub use studio::{CLIENT_GROUP, DOMAIN_GROUP, ROLE_SUFFIX};
+pub use studio::{CLIENT_GROUP, DOMAIN_GROUP, REQUIRED, ROLE_SUFFIX};
 
 fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     let (name, region, tags) = top::check(ctx, &raw);

@@ -236,7 +236,9 @@ fn role(ctx: &mut Ctx, s: &RawStudio, plan: &str) -> (RoleChoice, Vec<String>) {
 }
 
 /// The endpoints VpcOnly Studio cannot work without, and why (seed 004, requirement 5).
-const REQUIRED: &[(&str, &str)] = &[
+/// The interface endpoints a VpcOnly domain needs (S3 aside), with why: validation
+/// requires them of `[studio]`, `sagevpc audit` of any VPC.
+pub const REQUIRED: &[(&str, &str)] = &[
     (
         "sagemaker.api",
         "Studio and every SageMaker call go through the SageMaker API",
