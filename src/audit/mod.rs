@@ -17,6 +17,9 @@ mod s3;
 mod studio;
 pub mod texts;
 
+#[cfg(test)]
+mod tests;
+
 
 use std::collections::BTreeSet;
 

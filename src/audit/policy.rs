@@ -39,15 +39,12 @@ pub fn allows(policy: Option<&Value>, action: &str, resource: &str) -> bool {
         Some(s @ Value::Object(_)) => vec![s],
         _ => return false,
     };
-    let matching = |s: &&Value| applies(s, action, resource);
-    let allowed = statements
-        .iter()
-        .filter(matching)
-        .any(|s| effect(s) == Some("Allow"));
-    let denied = statements
-        .iter()
-        .filter(matching)
-        .any(|s| effect(s) == Some("Deny") && s.get("Condition").is_none() && for_everyone(s));
+    let matching: Vec<&Value> = statements
+        .into_iter()
+        .filter(|s| applies(s, action, resource))
+        .collect();
+    let allowed = matching.iter().any(|s| effect(s) == Some("Allow"));
+    let denied = matching.iter().any(|s| effect(s) == Some("Deny") && s.get("Condition").is_none() && for_everyone(s));
     allowed && !denied
 }
 
