@@ -92,7 +92,12 @@ fn ec2_rules() -> Vec<Rule> {
     vec![
         mock!(Client::describe_vpcs).then_output(|| {
             DescribeVpcsOutput::builder()
-                .vpcs(Vpc::builder().vpc_id("vpc-1").cidr_block("10.0.0.0/16").build())
+                .vpcs(
+                    Vpc::builder()
+                        .vpc_id("vpc-1")
+                        .cidr_block("10.0.0.0/16")
+                        .build(),
+                )
                 .build()
         }),
         dns(VpcAttributeName::EnableDnsSupport),
@@ -137,7 +142,11 @@ fn ec2_rules() -> Vec<Rule> {
                         .state("available".into())
                         .subnet_ids("subnet-a")
                         .subnet_ids("subnet-b")
-                        .groups(SecurityGroupIdentifier::builder().group_id("sg-domain").build())
+                        .groups(
+                            SecurityGroupIdentifier::builder()
+                                .group_id("sg-domain")
+                                .build(),
+                        )
                         .private_dns_enabled(true)
                         .build(),
                 )
@@ -183,7 +192,9 @@ fn sagemaker_rules() -> Vec<Rule> {
                     .subnet_ids("subnet-b")
                     .app_network_access_type(AppNetworkAccessType::VpcOnly)
                     .domain_settings(
-                        DomainSettings::builder().security_group_ids("sg-domain").build(),
+                        DomainSettings::builder()
+                            .security_group_ids("sg-domain")
+                            .build(),
                     )
                     .build()
             }),
@@ -205,12 +216,11 @@ fn sagemaker_rules() -> Vec<Rule> {
                 )
                 .build()
         }),
-        mock!(Client::describe_user_profile)
-            .then_output(|| {
-                DescribeUserProfileOutput::builder()
-                    .user_settings(UserSettings::builder().build())
-                    .build()
-            }),
+        mock!(Client::describe_user_profile).then_output(|| {
+            DescribeUserProfileOutput::builder()
+                .user_settings(UserSettings::builder().build())
+                .build()
+        }),
         mock!(Client::describe_user_profile).then_output(|| {
             DescribeUserProfileOutput::builder()
                 .user_settings(UserSettings::builder().build())
@@ -247,9 +257,19 @@ async fn domains_users_projects_and_a_service_missing_from_an_az() {
     let f = fail(RuleId::ServiceOffered);
     assert!(f.detail.contains("subnet-b (us-east-1b)"), "{}", f.detail);
     let f = fail(RuleId::DomainSharedGroup);
-    assert!(f.detail.contains("sg-domain admits itself, and the domain has 2 user profiles"), "{}", f.detail);
-    assert!(r.findings.iter().any(|f| f.rule == RuleId::EndpointPresent && f.subject == "servicecatalog" && f.status == Status::Fail));
-    assert!(r.findings.iter().any(|f| f.rule == RuleId::DomainPrivateSubnets && f.status == Status::Pass));
+    assert!(
+        f.detail
+            .contains("sg-domain admits itself, and the domain has 2 user profiles"),
+        "{}",
+        f.detail
+    );
+    assert!(r.findings.iter().any(|f| f.rule == RuleId::EndpointPresent
+        && f.subject == "servicecatalog"
+        && f.status == Status::Fail));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.rule == RuleId::DomainPrivateSubnets && f.status == Status::Pass));
 }
 
 #[tokio::test]
@@ -269,9 +289,18 @@ async fn sagemaker_unreadable_is_a_warning() {
         .expect("read")
         .expect("the VPC exists");
     assert!(view.domains.is_empty());
-    assert!(warnings[0].starts_with("could not read SageMaker Studio domains"), "{warnings:?}");
-    assert!(warnings[0].contains("sagemaker:ListDomains"), "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("could not read SageMaker Studio domains"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[0].contains("sagemaker:ListDomains"),
+        "{warnings:?}"
+    );
     let r = audit(&view);
     assert!(!r.clients.studio);
-    assert!(r.findings.iter().any(|f| f.rule == RuleId::DomainSharedGroup && f.status == Status::NotApplicable));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.rule == RuleId::DomainSharedGroup && f.status == Status::NotApplicable));
 }

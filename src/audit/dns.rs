@@ -34,5 +34,7 @@ pub fn check(v: &View) -> Vec<Finding> {
         )
     };
     let f = Finding::check(rule, off.is_empty(), &v.vpc.id, detail);
-    vec![f.with([v.vpc.id.clone()]).with(if off.is_empty() { vec![] } else { private })]
+    vec![f
+        .with([v.vpc.id.clone()])
+        .with(if off.is_empty() { vec![] } else { private })]
 }

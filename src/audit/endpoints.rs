@@ -55,10 +55,18 @@ fn ids(found: &[&ObservedEndpoint]) -> Vec<String> {
 fn present(short: &str, found: &[&ObservedEndpoint]) -> Finding {
     let rule = RuleId::EndpointPresent;
     if found.is_empty() {
-        return Finding::fail(rule, short, format!("no interface endpoint for {short} in the VPC"));
+        return Finding::fail(
+            rule,
+            short,
+            format!("no interface endpoint for {short} in the VPC"),
+        );
     }
-    Finding::pass(rule, short, format!("{} ({})", list(&ids(found)), found[0].service_name))
-        .with(ids(found))
+    Finding::pass(
+        rule,
+        short,
+        format!("{} ({})", list(&ids(found)), found[0].service_name),
+    )
+    .with(ids(found))
 }
 
 fn private_dns(short: &str, found: &[&ObservedEndpoint]) -> Finding {
@@ -72,7 +80,11 @@ fn private_dns(short: &str, found: &[&ObservedEndpoint]) -> Finding {
         .map(|e| e.id.clone())
         .collect();
     if found.len() > off.len() {
-        let on: Vec<String> = found.iter().filter(|e| e.private_dns).map(|e| e.id.clone()).collect();
+        let on: Vec<String> = found
+            .iter()
+            .filter(|e| e.private_dns)
+            .map(|e| e.id.clone())
+            .collect();
         return Finding::pass(rule, short, format!("on for {}", list(&on))).with(on);
     }
     Finding::fail(rule, short, format!("private DNS is off on {}", list(&off))).with(off)
@@ -106,7 +118,10 @@ fn client_azs(v: &View, c: &Clients, short: &str, found: &[&ObservedEndpoint]) -
     let clients: Vec<String> = c
         .subnets
         .iter()
-        .filter(|s| v.subnet(s).is_some_and(|s| missing.contains(&s.availability_zone)))
+        .filter(|s| {
+            v.subnet(s)
+                .is_some_and(|s| missing.contains(&s.availability_zone))
+        })
         .cloned()
         .collect();
     Finding::fail(

@@ -7,8 +7,8 @@
 use super::{audit, Domain, Finding, RuleId, Status, View};
 use crate::model::{Address, Kind, Peer, Rule};
 use crate::observe::{
-    owned_key, EndpointType, ObservedAssociation, ObservedEndpoint, ObservedRouteTable,
-    ObservedSecurityGroup, ObservedSubnet, ObservedVpc, Observed, Tags,
+    owned_key, EndpointType, Observed, ObservedAssociation, ObservedEndpoint, ObservedRouteTable,
+    ObservedSecurityGroup, ObservedSubnet, ObservedVpc, Tags,
 };
 use crate::plan::{Plan, Ref, VpcSpec};
 use crate::resources::Live;
@@ -51,11 +51,21 @@ impl Ids<'_> {
         }
     }
     fn group_key(&self, k: &str) -> String {
-        id_of(&self.obs.security_groups, &self.plan.name, Kind::SecurityGroup, k)
+        id_of(
+            &self.obs.security_groups,
+            &self.plan.name,
+            Kind::SecurityGroup,
+            k,
+        )
     }
     fn route_table(&self) -> String {
         let key = crate::resources::route_table::PRIVATE;
-        id_of(&self.obs.route_tables, &self.plan.name, Kind::RouteTable, key)
+        id_of(
+            &self.obs.route_tables,
+            &self.plan.name,
+            Kind::RouteTable,
+            key,
+        )
     }
 }
 
@@ -170,14 +180,28 @@ fn endpoints(plan: &Plan, obs: &Observed, ids: &Ids, vpc: &str) -> Vec<ObservedE
     };
     let mut out = Vec::new();
     for (k, g) in &plan.gateway_endpoints {
-        let mut e = blank(Kind::GatewayEndpoint, k, &g.service_name, EndpointType::Gateway);
-        e.route_table_ids = plan.has_route_table().then(|| ids.route_table()).into_iter().collect();
+        let mut e = blank(
+            Kind::GatewayEndpoint,
+            k,
+            &g.service_name,
+            EndpointType::Gateway,
+        );
+        e.route_table_ids = plan
+            .has_route_table()
+            .then(|| ids.route_table())
+            .into_iter()
+            .collect();
         e.route_table_ids.extend(g.route_tables.iter().cloned());
         e.policy = g.policy.clone();
         out.push(e);
     }
     for (k, i) in &plan.interface_endpoints {
-        let mut e = blank(Kind::InterfaceEndpoint, k, &i.service_name, EndpointType::Interface);
+        let mut e = blank(
+            Kind::InterfaceEndpoint,
+            k,
+            &i.service_name,
+            EndpointType::Interface,
+        );
         e.subnet_ids = i.subnets.iter().map(|r| ids.subnet(r)).collect();
         e.security_group_ids = i.security_groups.iter().map(|r| ids.group(r)).collect();
         e.private_dns = i.private_dns;

@@ -35,7 +35,11 @@ fn endpoint_admits_clients(v: &View, c: &Clients) -> Vec<Finding> {
     let rule = RuleId::EndpointAdmitsClients;
     let eps: Vec<_> = v.interface_endpoints().collect();
     if eps.is_empty() {
-        return vec![Finding::na(rule, "interface endpoints", "no interface endpoint")];
+        return vec![Finding::na(
+            rule,
+            "interface endpoints",
+            "no interface endpoint",
+        )];
     }
     if c.groups.is_empty() {
         return vec![Finding::na(rule, "interface endpoints", "no client groups")];
@@ -45,23 +49,37 @@ fn endpoint_admits_clients(v: &View, c: &Clients) -> Vec<Finding> {
     for e in eps {
         let name = format!("{} ({})", e.id, v.short_name(&e.service_name));
         if e.security_group_ids.is_empty() {
-            out.push(Finding::na(rule, name, "its groups are not known yet (the VPC's default group)"));
+            out.push(Finding::na(
+                rule,
+                name,
+                "its groups are not known yet (the VPC's default group)",
+            ));
             continue;
         }
         let admitted = |client: &String| {
             e.security_group_ids.iter().any(|g| {
                 v.group(g).is_some_and(|grp| {
-                    grp.rules.iter().any(|r| admits(r, &grp.id, client, &cidrs, HTTPS))
+                    grp.rules
+                        .iter()
+                        .any(|r| admits(r, &grp.id, client, &cidrs, HTTPS))
                 })
             })
         };
         let refused: Vec<String> = c.groups.iter().filter(|g| !admitted(g)).cloned().collect();
         let groups = list(&e.security_group_ids);
         let f = if refused.is_empty() {
-            Finding::pass(rule, name, format!("{groups} admit 443 from {}", list(&c.groups)))
+            Finding::pass(
+                rule,
+                name,
+                format!("{groups} admit 443 from {}", list(&c.groups)),
+            )
         } else {
-            Finding::fail(rule, name, format!("{groups} do not admit 443 from {}", list(&refused)))
-                .with(refused)
+            Finding::fail(
+                rule,
+                name,
+                format!("{groups} do not admit 443 from {}", list(&refused)),
+            )
+            .with(refused)
         };
         out.push(f.with(e.security_group_ids.clone()));
     }
@@ -73,7 +91,11 @@ fn endpoint_admits_clients(v: &View, c: &Clients) -> Vec<Finding> {
 fn admit_themselves(v: &View, c: &Clients) -> Vec<Finding> {
     let rule = RuleId::ClientsAdmitThemselves;
     let (subjects, ports, what): (Vec<String>, _, _) = if c.studio {
-        let own: Vec<String> = v.domains.iter().flat_map(|d| d.user_groups.clone()).collect();
+        let own: Vec<String> = v
+            .domains
+            .iter()
+            .flat_map(|d| d.user_groups.clone())
+            .collect();
         (own, STUDIO_APPS, "TCP 8192-65535")
     } else {
         (c.groups.clone(), ALL_TCP, "all TCP ports")
@@ -105,7 +127,11 @@ fn admit_themselves(v: &View, c: &Clients) -> Vec<Finding> {
 fn reach_efs(v: &View, c: &Clients) -> Vec<Finding> {
     let rule = RuleId::ClientsReachEfs;
     if !c.studio {
-        return vec![Finding::na(rule, "client groups", "no Studio domain in the VPC (no EFS volume)")];
+        return vec![Finding::na(
+            rule,
+            "client groups",
+            "no Studio domain in the VPC (no EFS volume)",
+        )];
     }
     if c.groups.is_empty() {
         return vec![Finding::na(rule, "client groups", "no client groups")];

@@ -20,7 +20,6 @@ pub mod texts;
 #[cfg(test)]
 mod tests;
 
-
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -256,7 +255,9 @@ impl View {
 /// of the group with id `own` from the group `from`, or from a CIDR that holds every
 /// one of `cidrs` (the peer's addresses).
 fn admits(rule: &Rule, own: &str, from: &str, cidrs: &[ipnet::IpNet], ports: (i32, i32)) -> bool {
-    rule.direction == Direction::Ingress && covers_tcp(rule, ports) && peer_is(rule, own, from, cidrs)
+    rule.direction == Direction::Ingress
+        && covers_tcp(rule, ports)
+        && peer_is(rule, own, from, cidrs)
 }
 
 /// The rule's protocol and ports cover TCP `ports`.

@@ -16,7 +16,11 @@ fn offered(v: &View) -> Vec<Finding> {
     let rule = RuleId::ServiceOffered;
     let eps: Vec<_> = v.interface_endpoints().collect();
     if eps.is_empty() {
-        return vec![Finding::na(rule, "interface endpoints", "no interface endpoint")];
+        return vec![Finding::na(
+            rule,
+            "interface endpoints",
+            "no interface endpoint",
+        )];
     }
     eps.into_iter()
         .map(|e| {
@@ -24,7 +28,11 @@ fn offered(v: &View) -> Vec<Finding> {
             let Some(svc) = v.services.iter().find(|s| {
                 s.service_name == e.service_name && s.endpoint_type == EndpointType::Interface
             }) else {
-                return Finding::na(rule, name, format!("the AZs of {} are not known", e.service_name));
+                return Finding::na(
+                    rule,
+                    name,
+                    format!("the AZs of {} are not known", e.service_name),
+                );
             };
             let lacking: Vec<String> = e
                 .subnet_ids

@@ -44,7 +44,9 @@ pub fn allows(policy: Option<&Value>, action: &str, resource: &str) -> bool {
         .filter(|s| applies(s, action, resource))
         .collect();
     let allowed = matching.iter().any(|s| effect(s) == Some("Allow"));
-    let denied = matching.iter().any(|s| effect(s) == Some("Deny") && s.get("Condition").is_none() && for_everyone(s));
+    let denied = matching
+        .iter()
+        .any(|s| effect(s) == Some("Deny") && s.get("Condition").is_none() && for_everyone(s));
     allowed && !denied
 }
 
@@ -84,7 +86,10 @@ fn applies(s: &Value, action: &str, resource: &str) -> bool {
 /// `pattern` with `*` (any run) and `?` (any one character) matches `text` whole.
 pub fn glob(pattern: &str, text: &str, fold: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = if fold {
-        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
+        (
+            pattern.to_lowercase().chars().collect(),
+            text.to_lowercase().chars().collect(),
+        )
     } else {
         (pattern.chars().collect(), text.chars().collect())
     };

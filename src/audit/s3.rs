@@ -47,15 +47,26 @@ fn endpoint(v: &View, c: &Clients, eps: &[&ObservedEndpoint]) -> Finding {
     let rule = RuleId::S3Endpoint;
     let ids: Vec<String> = eps.iter().map(|e| e.id.clone()).collect();
     if eps.is_empty() {
-        return Finding::fail(rule, "s3", "no S3 endpoint (gateway or interface) in the VPC".into())
-            .with(c.subnets.clone());
+        return Finding::fail(
+            rule,
+            "s3",
+            "no S3 endpoint (gateway or interface) in the VPC".into(),
+        )
+        .with(c.subnets.clone());
     }
-    if let Some(i) = eps.iter().find(|e| e.endpoint_type == EndpointType::Interface) {
+    if let Some(i) = eps
+        .iter()
+        .find(|e| e.endpoint_type == EndpointType::Interface)
+    {
         return Finding::pass(rule, "s3", format!("interface endpoint {}", i.id)).with(ids);
     }
     if c.subnets.is_empty() {
-        return Finding::pass(rule, "s3", format!("{} (no client subnets to check)", list(&ids)))
-            .with(ids);
+        return Finding::pass(
+            rule,
+            "s3",
+            format!("{} (no client subnets to check)", list(&ids)),
+        )
+        .with(ids);
     }
     let served = |subnet: &String| {
         v.route_table_of(subnet)
@@ -66,7 +77,10 @@ fn endpoint(v: &View, c: &Clients, eps: &[&ObservedEndpoint]) -> Finding {
         return Finding::pass(
             rule,
             "s3",
-            format!("gateway endpoint {} is on every client subnet's route table", list(&ids)),
+            format!(
+                "gateway endpoint {} is on every client subnet's route table",
+                list(&ids)
+            ),
         )
         .with(ids);
     }
@@ -80,7 +94,11 @@ fn endpoint(v: &View, c: &Clients, eps: &[&ObservedEndpoint]) -> Finding {
     Finding::fail(
         rule,
         "s3",
-        format!("gateway endpoint {} is not on the route tables of {}", list(&ids), list(&tables)),
+        format!(
+            "gateway endpoint {} is not on the route tables of {}",
+            list(&ids),
+            list(&tables)
+        ),
     )
     .with(ids)
     .with(unserved)

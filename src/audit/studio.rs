@@ -32,7 +32,11 @@ fn subject(d: &Domain) -> String {
 fn private_subnets(v: &View, d: &Domain) -> Finding {
     let rule = RuleId::DomainPrivateSubnets;
     if !d.vpc_only {
-        return Finding::na(rule, subject(d), "the domain is PublicInternetOnly, not VpcOnly");
+        return Finding::na(
+            rule,
+            subject(d),
+            "the domain is PublicInternetOnly, not VpcOnly",
+        );
     }
     let public: Vec<String> = d
         .subnet_ids
@@ -43,9 +47,17 @@ fn private_subnets(v: &View, d: &Domain) -> Finding {
         })
         .collect();
     let f = if public.is_empty() {
-        Finding::pass(rule, subject(d), format!("{} route to no internet gateway", list(&d.subnet_ids)))
+        Finding::pass(
+            rule,
+            subject(d),
+            format!("{} route to no internet gateway", list(&d.subnet_ids)),
+        )
     } else {
-        Finding::fail(rule, subject(d), format!("public subnets: {}", list(&public)))
+        Finding::fail(
+            rule,
+            subject(d),
+            format!("public subnets: {}", list(&public)),
+        )
     };
     f.with([d.id.clone()]).with(d.subnet_ids.clone())
 }
@@ -58,7 +70,11 @@ fn capacity(v: &View, d: &Domain) -> Finding {
         .map(|s| v.subnet(s).and_then(|s| s.available_ips).map(u64::from))
         .sum();
     let Some(free) = free else {
-        return Finding::na(rule, subject(d), "the free addresses of its subnets are not known");
+        return Finding::na(
+            rule,
+            subject(d),
+            "the free addresses of its subnets are not known",
+        );
     };
     let users = d.users as u64;
     let f = if free < users * 2 {
@@ -74,7 +90,11 @@ fn capacity(v: &View, d: &Domain) -> Finding {
             format!("{free} free addresses for {users} users: at least 2 per user, below the 4 the guide allows for ({} for 4)", users * 4),
         )
     } else {
-        Finding::pass(rule, subject(d), format!("{free} free addresses for {users} users"))
+        Finding::pass(
+            rule,
+            subject(d),
+            format!("{free} free addresses for {users} users"),
+        )
     };
     f.with([d.id.clone()]).with(d.subnet_ids.clone())
 }
@@ -96,7 +116,12 @@ fn shared_group(v: &View, d: &Domain) -> Finding {
             })
         })
     };
-    let open: Vec<String> = d.domain_groups.iter().filter(|g| admits_itself(g)).cloned().collect();
+    let open: Vec<String> = d
+        .domain_groups
+        .iter()
+        .filter(|g| admits_itself(g))
+        .cloned()
+        .collect();
     let f = if open.is_empty() {
         Finding::pass(
             rule,

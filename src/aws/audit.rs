@@ -96,18 +96,25 @@ async fn studio(aws: &Aws, vpc_id: &str) -> Result<(Vec<Domain>, Option<bool>), 
     }
     let (profiles, projects) = tokio::join!(
         async { pages!(aws.sagemaker.list_user_profiles().into_paginator()) },
-        async { send!(aws.sagemaker.get_sagemaker_servicecatalog_portfolio_status()) },
+        async {
+            send!(aws
+                .sagemaker
+                .get_sagemaker_servicecatalog_portfolio_status())
+        },
     );
     let profiles: Vec<(String, String)> = profiles?
         .iter()
         .flat_map(|p| p.user_profiles())
-        .filter_map(|u| Some((u.domain_id()?.to_string(), u.user_profile_name()?.to_string())))
+        .filter_map(|u| {
+            Some((
+                u.domain_id()?.to_string(),
+                u.user_profile_name()?.to_string(),
+            ))
+        })
         .filter(|(d, _)| domains.iter().any(|x| &x.id == d))
         .collect();
-    let described = futures::future::join_all(
-        profiles.iter().map(|(d, u)| user_groups(aws, d, u)),
-    )
-    .await;
+    let described =
+        futures::future::join_all(profiles.iter().map(|(d, u)| user_groups(aws, d, u))).await;
     for ((domain, _), groups) in profiles.iter().zip(described) {
         let groups = groups?;
         if let Some(d) = domains.iter_mut().find(|x| &x.id == domain) {

@@ -232,9 +232,18 @@ mod tests {
 
     #[test]
     fn short_names_of_full_ones() {
-        assert_eq!(short_name("us-east-1", "aws.sagemaker.us-east-1.studio"), "studio");
-        assert_eq!(short_name("us-east-1", "com.amazonaws.us-east-1.sagemaker.api"), "sagemaker.api");
-        assert_eq!(short_name("us-east-1", "com.amazonaws.vpce.us-east-1.vpce-svc-1"), "com.amazonaws.vpce.us-east-1.vpce-svc-1");
+        assert_eq!(
+            short_name("us-east-1", "aws.sagemaker.us-east-1.studio"),
+            "studio"
+        );
+        assert_eq!(
+            short_name("us-east-1", "com.amazonaws.us-east-1.sagemaker.api"),
+            "sagemaker.api"
+        );
+        assert_eq!(
+            short_name("us-east-1", "com.amazonaws.vpce.us-east-1.vpce-svc-1"),
+            "com.amazonaws.vpce.us-east-1.vpce-svc-1"
+        );
     }
 
     #[test]

@@ -20,8 +20,16 @@ fn mark(s: Status) -> &'static str {
 /// The report for a terminal or a log.
 pub fn human(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Audit of {} ({}) against SageMaker's networking guides", r.vpc, r.region);
-    let who = if r.clients.studio { "the Studio domains'" } else { "no Studio domain: the VPC's private subnets and the groups no interface endpoint carries" };
+    let _ = writeln!(
+        out,
+        "Audit of {} ({}) against SageMaker's networking guides",
+        r.vpc, r.region
+    );
+    let who = if r.clients.studio {
+        "the Studio domains'"
+    } else {
+        "no Studio domain: the VPC's private subnets and the groups no interface endpoint carries"
+    };
     let _ = writeln!(
         out,
         "Clients ({who}): subnets {}; groups {}",
@@ -31,7 +39,11 @@ pub fn human(r: &Report) -> String {
     let mut groups: Vec<Group> = ALL.iter().map(|r| r.text().group).collect();
     groups.dedup();
     for g in groups {
-        let in_group: Vec<_> = r.findings.iter().filter(|f| f.rule.text().group == g).collect();
+        let in_group: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.rule.text().group == g)
+            .collect();
         let n = |s| in_group.iter().filter(|f| f.status == s).count();
         let _ = writeln!(
             out,
@@ -43,14 +55,27 @@ pub fn human(r: &Report) -> String {
         );
         for f in in_group {
             let t = f.rule.text();
-            let _ = writeln!(out, "  {}  {}: {} — {}", mark(f.status), t.title, f.subject, f.detail);
+            let _ = writeln!(
+                out,
+                "  {}  {}: {} — {}",
+                mark(f.status),
+                t.title,
+                f.subject,
+                f.detail
+            );
             if f.status == Status::Fail {
                 let _ = writeln!(out, "        why: {}", t.why);
                 let _ = writeln!(out, "        fix: {}", t.fix);
                 if !f.resources.is_empty() {
                     let _ = writeln!(out, "        resources: {}", f.resources.join(", "));
                 }
-                let _ = writeln!(out, "        guide: {} ({}, \"{}\")", t.seed.title(), t.seed.file(), t.section);
+                let _ = writeln!(
+                    out,
+                    "        guide: {} ({}, \"{}\")",
+                    t.seed.title(),
+                    t.seed.file(),
+                    t.section
+                );
             }
         }
     }
