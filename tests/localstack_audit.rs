@@ -128,7 +128,43 @@ async fn audit_of_a_hand_made_vpc_one_broken_rule_at_a_time() {
         .and_then(|e| e.vpc_endpoint_id())
         .unwrap()
         .to_string();
-    // The default group admits itself too (AWS's default rule): both are clients.
+    // The VPC's default group is a client too: AWS gives it a rule admitting itself,
+    // LocalStack does not.
+    let default = c
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&fx.vpc_id)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_string();
+    let (code, r) = audit(&fx.vpc_id);
+    assert_eq!(
+        (code, failing(&r)),
+        (
+            2,
+            vec![format!("groups.clients_admit_themselves {default}")]
+        )
+    );
+    let _ = c
+        .authorize_security_group_ingress()
+        .group_id(&default)
+        .ip_permissions(self_rule(&default))
+        .send()
+        .await;
     clean(&fx.vpc_id);
 
     // 1. DNS hostnames off while endpoints want private DNS.
@@ -215,10 +251,12 @@ async fn audit_of_a_hand_made_vpc_one_broken_rule_at_a_time() {
         .await
         .unwrap();
 
-    // 6. S3's policy reset to full access: the repositories are allowed again.
+    // 6. S3's policy back to AWS's default full access: the repositories are allowed again.
+    // (LocalStack ignores ResetPolicy: the default's own text is sent instead.)
+    let full = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
     c.modify_vpc_endpoint()
         .vpc_endpoint_id(&s3)
-        .reset_policy(true)
+        .policy_document(full)
         .send()
         .await
         .unwrap();
@@ -311,7 +349,6 @@ async fn audit_of_a_hand_made_vpc_one_broken_rule_at_a_time() {
         err.contains("could not read SageMaker Studio domains"),
         "{err}"
     );
-    fx.extra_sgs.retain(|_| true);
 }
 
 #[test]
