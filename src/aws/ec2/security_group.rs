@@ -195,22 +195,3 @@ impl security_group_rule::Api for Aws {
         .await
     }
 }
-
-impl Aws {
-    /// Every security group of a VPC, whoever made it (`sagevpc audit`).
-    pub(crate) async fn security_groups_in_vpc(
-        &self,
-        vpc_id: &str,
-    ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
-        let pages = pages!(self
-            .ec2
-            .describe_security_groups()
-            .filters(super::filter("vpc-id", vpc_id))
-            .into_paginator())?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.security_groups())
-            .filter_map(group_of)
-            .collect())
-    }
-}
