@@ -1,4 +1,5 @@
-//! Subnets of the plan (private: associated with the plan's route table). AZ and CIDR
+//! Subnets of the plan, private (`[subnets]`) and public (`[egress.public_subnets]`),
+//! each associated with its route table. AZ and CIDR
 //! force replacement; a new CIDR that overlaps the old one is created only after the old
 //! subnet is deleted.
 
@@ -124,7 +125,7 @@ impl ResourceKind for Subnet {
         if matches!(&cx.plan.vpc, VpcSpec::Owned { cidr } if cidr.to_string() != vpc.cidr) {
             return;
         }
-        for (key, spec) in &cx.plan.subnets {
+        for (key, spec) in cx.plan.every_subnet() {
             if let Some(p) = placement_problem(cx, vpc, key, spec) {
                 cx.problems.push(p);
             }
@@ -133,7 +134,7 @@ impl ResourceKind for Subnet {
 
     fn reconcile(cx: &mut Cx, live: &Matched<ObservedSubnet>) {
         let plan = cx.plan;
-        for (key, spec) in &plan.subnets {
+        for (key, spec) in plan.every_subnet() {
             let addr = Address::new(Kind::Subnet, key);
             let want = want_attrs(spec);
             match live.get(key) {
@@ -188,7 +189,7 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
     let taken: Vec<Ipv4Net> = others
         .iter()
         .filter_map(|s| s.cidr.parse().ok())
-        .chain(cx.plan.subnets.values().map(|s| s.cidr))
+        .chain(cx.plan.every_subnet().map(|(_, s)| s.cidr))
         .collect();
     let free = || {
         free_block(&blocks, &taken, spec.cidr.prefix_len())
