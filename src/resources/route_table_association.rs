@@ -142,18 +142,18 @@ impl ResourceKind for RouteTableAssociation {
     }
 }
 
-/// The plan's tables the subnet `sid` is associated with now: (table key, table,
-/// association).
+/// The plan's table (kept or not) the subnet `sid` is associated with now: (table
+/// key, table, association).
 fn current<'o>(
     cx: &Cx<'o>,
     sid: &str,
 ) -> Option<(String, &'o ObservedRouteTable, &'o ObservedAssociation)> {
-    cx.kept_ids(Kind::RouteTable)
-        .filter_map(|(k, _)| Some((k.to_string(), cx.existing::<RouteTable>(k)?)))
-        .find_map(|(k, rt)| {
-            let a = rt.associations.iter().find(|a| a.subnet_id == sid)?;
-            Some((k, rt, a))
-        })
+    let obs = cx.obs;
+    cx.kept_ids(Kind::RouteTable).find_map(|(k, id)| {
+        let rt = obs.route_tables.iter().find(|r| r.id == id)?;
+        let a = rt.associations.iter().find(|a| a.subnet_id == sid)?;
+        Some((k.to_string(), rt, a))
+    })
 }
 
 /// One association per plan subnet, with its table.
