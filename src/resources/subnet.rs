@@ -191,6 +191,11 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
         .filter_map(|s| s.cidr.parse().ok())
         .chain(cx.plan.every_subnet().map(|(_, s)| s.cidr))
         .collect();
+    let field = if cx.plan.egress.public_subnets.contains_key(key) {
+        format!("egress.public_subnets.{key}")
+    } else {
+        format!("subnets.{key}")
+    };
     let free = || {
         free_block(&blocks, &taken, spec.cidr.prefix_len())
             .map(|b| format!("; {b} is free"))
@@ -199,7 +204,7 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
     if !blocks.is_empty() && !blocks.iter().any(|b| b.contains(&spec.cidr)) {
         let list: Vec<String> = blocks.iter().map(ToString::to_string).collect();
         return Some(format!(
-            "subnets.{key}: cidr {} is outside VPC {} ({}){}",
+            "{field}: cidr {} is outside VPC {} ({}){}",
             spec.cidr,
             vpc.id,
             list.join(", "),
@@ -216,7 +221,7 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
         None => "not made by sagevpc".to_string(),
     };
     Some(format!(
-        "subnets.{key}: cidr {} overlaps subnet {} ({}, {}, {owner}) already in VPC {}: AWS would refuse to create it (InvalidSubnet.Conflict), and a re-run cannot fix that. Give the subnet a free range{}",
+        "{field}: cidr {} overlaps subnet {} ({}, {}, {owner}) already in VPC {}: AWS would refuse to create it (InvalidSubnet.Conflict), and a re-run cannot fix that. Give the subnet a free range{}",
         spec.cidr,
         clash.id,
         clash.cidr,
