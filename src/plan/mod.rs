@@ -127,6 +127,15 @@ pub enum NatMode {
 impl NatMode {
     pub const NAMES: [&'static str; 3] = ["none", "single", "per_az"];
 
+    /// As the plan writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatMode::None => "none",
+            NatMode::Single => "single",
+            NatMode::PerAz => "per_az",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<NatMode> {
         match s {
             "none" => Some(NatMode::None),

@@ -190,7 +190,10 @@ fn associate_plan_subnets(cx: &mut Cx) {
                 cx.node(&addr, op, &[]);
                 let before = attrs([("route_table", json!(route_table::table(&k).to_string()))]);
                 let after = attrs([("route_table", json!(rt_addr.to_string()))]);
-                let why = format!("moves to {rt_addr} (nat = {:?})", plan.egress.nat);
+                let why = format!(
+                    "moves to {rt_addr} (nat = \"{}\")",
+                    plan.egress.nat.as_str()
+                );
                 cx.changed(addr, &a.id, vec![why], before, after);
                 continue;
             }

@@ -9,6 +9,7 @@ use aws_sdk_ec2::types::{ConnectivityType, DomainType, ResourceType};
 use super::{plan_filter, tag_spec, tags_of};
 use crate::aws::poll::{self, Look};
 use crate::aws::{gone_ok, op_name, pages, retry_not_found, send, Aws, AwsError};
+use crate::model::TAG_PLAN;
 use crate::observe::Tags;
 use crate::resources::elastic_ip::{self, ObservedAddress};
 use crate::resources::nat_gateway::{self, ObservedNatGateway};
@@ -63,10 +64,13 @@ impl nat_gateway::Api for Aws {
             .describe_nat_gateways()
             .filter(plan_filter(plan))
             .into_paginator())?;
+        // LocalStack ignores DescribeNatGateways' filters: the plan tag is checked here
+        // too.
         Ok(pages
             .iter()
             .flat_map(|p| p.nat_gateways())
             .filter_map(nat_of)
+            .filter(|g| g.tags.get(TAG_PLAN).map(String::as_str) == Some(plan))
             .collect())
     }
 
