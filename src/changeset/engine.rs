@@ -785,14 +785,31 @@ impl<'a> Cx<'a> {
                 letting_go.entry(id).or_default().push(i);
             }
         }
-        for i in 0..self.nodes.len() {
-            let waits: Vec<usize> = self.nodes[i]
+        let nodes = &self.nodes;
+        let mut all_waits: Vec<Vec<usize>> = Vec::with_capacity(nodes.len());
+        for i in 0..nodes.len() {
+            let deletes = nodes[i].op.deletes();
+            let addr = &nodes[i].address;
+            // A step that is not a delete (a detach) waits for what holds the resource,
+            // not for the resource's own later steps.
+            let waits: Vec<usize> = nodes[i]
                 .op
-                .deletes()
+                .awaits()
                 .into_iter()
-                .flat_map(|id| letting_go.get(id).into_iter().flatten().copied())
+                .flat_map(|id| {
+                    let not_deleted = !deletes.contains(&id);
+                    letting_go
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(move |&j| !not_deleted || &nodes[j].address != addr)
+                })
                 .filter(|&j| j != i)
                 .collect();
+            all_waits.push(waits);
+        }
+        for (i, waits) in all_waits.into_iter().enumerate() {
             let deps = &mut self.nodes[i].deps;
             deps.extend(waits);
             deps.sort_unstable();

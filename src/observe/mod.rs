@@ -15,15 +15,18 @@ use crate::model::{Address, Kind, TAG_KEY, TAG_PLAN};
 use crate::plan::access::{Caller, Principal};
 use crate::plan::{Plan, Ref, VpcSpec};
 use crate::resources::{
-    access_policy, endpoint, iam_role, internet_gateway, route_table, security_group,
+    access_policy, elastic_ip, endpoint, iam_role, internet_gateway, nat_gateway, route_table,
+    security_group,
 };
 use crate::resources::{studio_domain, subnet, user_profile, vpc};
 use crate::resources::{Cloud, Live};
 
 pub use crate::resources::access_policy::ObservedPolicy;
+pub use crate::resources::elastic_ip::ObservedAddress;
 pub use crate::resources::endpoint::{EndpointType, ObservedEndpoint, ServiceInfo};
 pub use crate::resources::iam_role::ObservedRole;
 pub use crate::resources::internet_gateway::ObservedInternetGateway;
+pub use crate::resources::nat_gateway::ObservedNatGateway;
 pub use crate::resources::route_table::{ObservedRoute, ObservedRouteTable};
 pub use crate::resources::route_table_association::ObservedAssociation;
 pub use crate::resources::security_group::ObservedSecurityGroup;
@@ -80,6 +83,12 @@ pub struct Observed {
     /// The user profiles of the plan's domains (by tag).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_profiles: Vec<ObservedUserProfile>,
+    /// The plan's Elastic IP addresses (by tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<ObservedAddress>,
+    /// The plan's NAT gateways that are not `deleted` (by tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nat_gateways: Vec<ObservedNatGateway>,
     /// VPCs of sagevpc plans with the CIDR of a VPC this plan is about to create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_cidr: Vec<ObservedVpc>,
@@ -170,7 +179,13 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
     let name = plan.name.as_str();
     let (subnet_ids, names) = references(plan);
     let lists = prefix_list_names(plan);
-    let (vpcs, igws, subnets, rts, sgs, eps, referenced, services, prefix_lists) = tokio::join!(
+    let (egress, vpcs, igws, subnets, rts, sgs, eps, referenced, services, prefix_lists) = tokio::join!(
+        async {
+            tokio::try_join!(
+                elastic_ip::Api::describe_addresses_by_plan(c, name),
+                nat_gateway::Api::describe_nat_gateways_by_plan(c, name),
+            )
+        },
         async {
             match &plan.vpc {
                 VpcSpec::Adopted { id, .. } => Ok(vpc::Api::describe_vpc_by_id(c, id)
@@ -230,7 +245,17 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         access_policies: Vec::new(),
         foreign_policies: Vec::new(),
         principals: Vec::new(),
+        addresses: Vec::new(),
+        nat_gateways: Vec::new(),
     };
+    (obs.addresses, obs.nat_gateways) = egress?;
+    for g in &mut obs.nat_gateways {
+        g.internet_gateway = obs
+            .internet_gateways
+            .iter()
+            .find(|i| i.attached_to.as_deref() == Some(g.vpc_id.as_str()))
+            .map(|i| i.id.clone());
+    }
     // AWS refuses the whole call when one name is unknown: then every service of the
     // region is read, which answers for the names it has and suggests the one meant.
     if names
@@ -421,7 +446,7 @@ fn prefix_list_names(plan: &Plan) -> Vec<String> {
 /// Whether the plan has a subnet that is not there yet as it is planned (by its key,
 /// CIDR and zone): then the VPC's other subnets are read, to refuse an overlap offline.
 fn creates_a_subnet(plan: &Plan, owned: &[ObservedSubnet]) -> bool {
-    plan.subnets.iter().any(|(key, spec)| {
+    plan.every_subnet().any(|(key, spec)| {
         let addr = Address::new(Kind::Subnet, key).to_string();
         !owned.iter().any(|s| {
             owned_key(&s.tags, &plan.name) == Some(addr.as_str())
@@ -468,7 +493,11 @@ impl Observed {
             access_policies,
             foreign_policies,
             principals,
+            addresses,
+            nat_gateways,
         } = &mut o;
+        sorted(addresses);
+        sorted(nat_gateways);
         sorted(access_policies);
         sorted(foreign_policies);
         principals.sort();

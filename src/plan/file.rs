@@ -95,6 +95,11 @@ pub struct RawEgress {
     /// Attach an internet gateway to the VPC (for public subnets; never routed to from
     /// the private ones).
     pub internet_gateway: Option<S<bool>>,
+    /// NAT egress for the private subnets: `none` (default), `single` or `per_az`.
+    pub nat: Option<S<String>>,
+    /// Public subnets (route to the internet gateway; the NAT gateways live there).
+    #[serde(default)]
+    pub public_subnets: BTreeMap<S<String>, S<RawSubnet>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -98,11 +98,52 @@ pub struct UserProfileSpec {
     pub security_groups: Vec<String>,
 }
 
-/// How the VPC reaches the internet (`[egress]`). Private subnets never route to it.
+/// How the VPC reaches the internet (`[egress]`). Private subnets never route to the
+/// internet gateway: only through a NAT gateway, when `nat` is not `none`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EgressSpec {
-    /// An internet gateway attached to the VPC.
+    /// An internet gateway attached to the VPC (asked for, or implied by NAT).
     pub internet_gateway: bool,
+    pub nat: NatMode,
+    /// Public subnets by key (one per AZ of the private subnets when `nat` is not
+    /// `none`): associated with `route_table.public`, whose default route is the
+    /// internet gateway.
+    pub public_subnets: BTreeMap<String, SubnetSpec>,
+}
+
+/// `[egress] nat`: how the private subnets reach the internet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NatMode {
+    /// No route out of the private subnets.
+    #[default]
+    None,
+    /// One NAT gateway (in the first AZ's public subnet) for every private subnet.
+    Single,
+    /// One NAT gateway per AZ, and one private route table per AZ, so that an AZ's
+    /// traffic stays in its AZ (and survives the loss of another AZ).
+    PerAz,
+}
+
+impl NatMode {
+    pub const NAMES: [&'static str; 3] = ["none", "single", "per_az"];
+
+    /// As the plan writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatMode::None => "none",
+            NatMode::Single => "single",
+            NatMode::PerAz => "per_az",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NatMode> {
+        match s {
+            "none" => Some(NatMode::None),
+            "single" => Some(NatMode::Single),
+            "per_az" => Some(NatMode::PerAz),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,12 +240,83 @@ impl Plan {
 
     /// Whether the plan's VPC gets an internet gateway.
     pub fn wants_internet_gateway(&self) -> bool {
-        self.egress.internet_gateway
+        self.egress.internet_gateway || self.egress.nat != NatMode::None
     }
 
-    /// The plan's route table exists when it has subnets.
+    /// The plan's private route table exists when it has subnets.
     pub fn has_route_table(&self) -> bool {
         !self.subnets.is_empty()
+    }
+
+    /// Every subnet the plan owns, private and public (their keys never collide).
+    pub fn every_subnet(&self) -> impl Iterator<Item = (&String, &SubnetSpec)> {
+        self.subnets.iter().chain(&self.egress.public_subnets)
+    }
+
+    /// The key of the private route table a private subnet uses: `private`, or with
+    /// `nat = "per_az"` the one of its AZ (`private-us-east-1a`).
+    pub fn private_table_of(&self, spec: &SubnetSpec) -> String {
+        match self.egress.nat {
+            NatMode::PerAz => format!("private-{}", spec.availability_zone),
+            _ => "private".to_string(),
+        }
+    }
+
+    /// The key of the route table the plan subnet `key` is associated with.
+    pub fn table_of_subnet(&self, key: &str) -> Option<String> {
+        if self.egress.public_subnets.contains_key(key) {
+            return Some("public".to_string());
+        }
+        self.subnets.get(key).map(|s| self.private_table_of(s))
+    }
+
+    /// The public subnets that hold a NAT gateway (by key): every one with `per_az`,
+    /// the first AZ's with `single`.
+    pub fn nat_hosts(&self) -> Vec<&str> {
+        let mut public: Vec<(&String, &SubnetSpec)> = self.egress.public_subnets.iter().collect();
+        public.sort_by(|a, b| (&a.1.availability_zone, a.0).cmp(&(&b.1.availability_zone, b.0)));
+        let hosts = public.into_iter().map(|(k, _)| k.as_str());
+        match self.egress.nat {
+            NatMode::None => Vec::new(),
+            NatMode::Single => hosts.take(1).collect(),
+            NatMode::PerAz => hosts.collect(),
+        }
+    }
+
+    /// The NAT host (public subnet key) whose gateway a private route table's default
+    /// route goes to; `None` when the table has no default route.
+    pub fn nat_of_table(&self, table: &str) -> Option<&str> {
+        let hosts = self.nat_hosts();
+        match self.egress.nat {
+            NatMode::None => None,
+            NatMode::Single => hosts.first().copied(),
+            NatMode::PerAz => hosts.into_iter().find(|h| {
+                self.egress.public_subnets[*h].availability_zone
+                    == table.strip_prefix("private-").unwrap_or_default()
+            }),
+        }
+    }
+
+    /// The route tables the plan owns, by key: the private ones (`private`, or one per
+    /// AZ), and `public` when it has public subnets.
+    pub fn route_table_keys(&self) -> Vec<String> {
+        let mut keys: BTreeSet<String> = self
+            .subnets
+            .values()
+            .map(|s| self.private_table_of(s))
+            .collect();
+        if !self.egress.public_subnets.is_empty() {
+            keys.insert("public".to_string());
+        }
+        keys.into_iter().collect()
+    }
+
+    /// The private route tables (what gateway endpoints go on).
+    pub fn private_table_keys(&self) -> Vec<String> {
+        self.route_table_keys()
+            .into_iter()
+            .filter(|k| k != "public")
+            .collect()
     }
 }
 

@@ -1,4 +1,4 @@
-//! Gateway endpoints (S3, DynamoDB) on the plan's route table. Route tables and the
+//! Gateway endpoints (S3, DynamoDB) on the plan's private route tables. Route tables and the
 //! policy change in place; the service forces replacement, and so does the `failed`
 //! state.
 
@@ -145,17 +145,19 @@ impl ResourceKind for GatewayEndpoint {
 /// one), then the others.
 fn route_table_labels(cx: &Cx, spec: &GatewayEndpointSpec) -> Vec<String> {
     cx.plan
-        .has_route_table()
-        .then(|| route_table::private().to_string())
-        .into_iter()
+        .private_table_keys()
+        .iter()
+        .map(|k| route_table::table(k).to_string())
         .chain(spec.route_tables.iter().cloned())
         .collect()
 }
 
 /// The route tables the endpoint should be on, as references.
 fn route_table_refs(cx: &Cx, spec: &GatewayEndpointSpec) -> Vec<IdRef> {
-    cx.reference(&route_table::private())
-        .into_iter()
+    cx.plan
+        .private_table_keys()
+        .iter()
+        .filter_map(|k| cx.reference(&route_table::table(k)))
         .chain(spec.route_tables.iter().map(|id| IdRef::Id(id.clone())))
         .collect()
 }

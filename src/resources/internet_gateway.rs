@@ -71,6 +71,14 @@ impl KindOp for Op {
             _ => vec![],
         }
     }
+    /// The detach waits for what holds the gateway (the NAT gateways of the VPC, the
+    /// route tables that route to it): AWS refuses it while public addresses are mapped.
+    fn awaits(&self) -> Vec<&str> {
+        match self {
+            Op::Detach { gateway, .. } | Op::Delete { gateway } => vec![gateway],
+            _ => vec![],
+        }
+    }
     fn releases(&self) -> Vec<String> {
         match self {
             Op::Detach { vpc, .. } => vec![vpc.clone()],

@@ -88,6 +88,13 @@ macro_rules! kinds {
                     Op::DeleteEndpoints(o) => o.deletes(),
                 }
             }
+            pub fn awaits(&self) -> Vec<&str> {
+                match self {
+                    $(Op::$variant(o) => o.awaits(),)*
+                    Op::Tags(o) => o.awaits(),
+                    Op::DeleteEndpoints(o) => o.awaits(),
+                }
+            }
             pub fn releases(&self) -> Vec<String> {
                 match self {
                     $(Op::$variant(o) => o.releases(),)*

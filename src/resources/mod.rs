@@ -32,12 +32,15 @@ use crate::observe::{Observed, Tags};
 mod list;
 
 pub mod access_policy;
+pub mod elastic_ip;
 pub mod endpoint;
 pub mod gateway_endpoint;
 pub mod iam_role;
 pub mod interface_endpoint;
 pub mod internet_gateway;
+pub mod nat_gateway;
 pub mod policy_doc;
+pub mod route;
 pub mod route_table;
 pub mod route_table_association;
 pub mod security_group;
@@ -55,6 +58,9 @@ kinds! {
     Subnet => subnet::Subnet,
     RouteTable => route_table::RouteTable,
     RouteTableAssociation => route_table_association::RouteTableAssociation,
+    ElasticIp => elastic_ip::ElasticIp,
+    NatGateway => nat_gateway::NatGateway,
+    Route => route::Route,
     SecurityGroup => security_group::SecurityGroup,
     SecurityGroupRule => security_group_rule::SecurityGroupRule,
     IamRole => iam_role::IamRole,
@@ -128,6 +134,12 @@ pub trait KindOp: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Sen
     /// The id it deletes.
     fn deletes(&self) -> Vec<&str> {
         Vec::new()
+    }
+    /// Ids whose letting go it waits for: what it deletes, and for a step that is
+    /// not a delete but needs what uses a resource gone first (an internet gateway's
+    /// detach, refused while NAT gateways map public addresses), that resource.
+    fn awaits(&self) -> Vec<&str> {
+        self.deletes()
     }
     /// Ids it stops holding (the subnets an endpoint leaves, the group a revoked rule
     /// named, the VPC a gateway detaches from). A delete of one of them waits for it.

@@ -1,6 +1,9 @@
-//! The plan's private route table `route_table.private`: it exists when the plan has
-//! subnets, holds only the local route (and the S3 gateway endpoint's prefix-list
-//! route), and every plan subnet is associated with it.
+//! The plan's route tables: the private one `route_table.private` (or, with
+//! `nat = "per_az"`, one per AZ: `route_table.private-us-east-1a`), which exists when
+//! the plan has subnets, and `route_table.public` when it has public subnets. Each plan
+//! subnet is associated with its table; the default routes (to a NAT gateway, to the
+//! internet gateway) are the `route` kind's, the S3 prefix-list route the gateway
+//! endpoint's.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -44,8 +47,17 @@ impl Live for ObservedRouteTable {
     fn vpc_id(&self) -> Option<&str> {
         Some(&self.vpc_id)
     }
+    /// Its VPC, and the gateways its routes go to: a NAT gateway is deleted only once
+    /// no table of the plan sends traffic to it any more.
     fn holds(&self) -> Vec<&str> {
-        vec![&self.vpc_id]
+        std::iter::once(self.vpc_id.as_str())
+            .chain(
+                self.routes
+                    .iter()
+                    .map(|r| r.target.as_str())
+                    .filter(|t| t.starts_with("nat-") || t.starts_with("igw-")),
+            )
+            .collect()
     }
     fn normalize(&mut self) {
         self.associations.sort_by(|a, b| a.id.cmp(&b.id));
@@ -117,6 +129,14 @@ pub fn private() -> Address {
     Address::new(Kind::RouteTable, PRIVATE)
 }
 
+/// The key of the public route table.
+pub const PUBLIC: &str = "public";
+
+/// The route table at `key` (`private`, `private-<az>`, `public`).
+pub fn table(key: &str) -> Address {
+    Address::new(Kind::RouteTable, key)
+}
+
 impl ResourceKind for RouteTable {
     const KIND: Kind = Kind::RouteTable;
     const NAME: &'static str = "route_table";
@@ -130,22 +150,8 @@ impl ResourceKind for RouteTable {
     }
 
     fn reconcile(cx: &mut Cx, live: &Matched<ObservedRouteTable>) {
-        if !cx.plan.has_route_table() {
-            return;
-        }
-        let addr = private();
-        match live.get(PRIVATE) {
-            Some(rt) => cx.tags_only(addr, rt),
-            None => {
-                let vpc = cx.vpc_ref();
-                let op = Op::Create {
-                    client_token: client_token(&cx.plan.name, &addr, &format!("{vpc:?}")),
-                    tags: cx.tags(&addr),
-                    vpc,
-                };
-                let n = cx.node(&addr, op, &[]);
-                cx.created(addr, n, attrs([("routes", json!(["local"]))]));
-            }
+        for key in cx.plan.route_table_keys() {
+            reconcile_one(cx, live, &key);
         }
     }
 
@@ -156,6 +162,23 @@ impl ResourceKind for RouteTable {
             route_table: o.id.clone(),
         }
         .into()]
+    }
+}
+
+fn reconcile_one(cx: &mut Cx, live: &Matched<ObservedRouteTable>, key: &str) {
+    let addr = table(key);
+    match live.get(key) {
+        Some(rt) => cx.tags_only(addr, rt),
+        None => {
+            let vpc = cx.vpc_ref();
+            let op = Op::Create {
+                client_token: client_token(&cx.plan.name, &addr, &format!("{vpc:?}")),
+                tags: cx.tags(&addr),
+                vpc,
+            };
+            let n = cx.node(&addr, op, &[]);
+            cx.created(addr, n, attrs([("routes", json!(["local"]))]));
+        }
     }
 }
 

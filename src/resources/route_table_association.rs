@@ -1,4 +1,6 @@
-//! Associations of the plan's subnets with its private route table, keyed by subnet.
+//! Associations of the plan's subnets with their route tables, keyed by subnet. A
+//! subnet whose table changes (`nat` switched to or from `per_az`) is moved with
+//! `ReplaceRouteTableAssociation`: one call, so that it is never without its routes.
 //! A child kind: read as part of the route table, never tagged.
 
 use std::collections::BTreeSet;
@@ -6,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::route_table::{self, RouteTable};
+use super::route_table::{self, ObservedRouteTable, RouteTable};
 use super::subnet::Subnet;
 use super::{attrs, id_of, Call, KindOp, Never, Perform, ResourceKind, Tagging};
 use crate::changeset::{Action, Cx, IdRef, Matched, ResourceChange, CHANGED_OUTSIDE, NOT_IN_PLAN};
@@ -33,6 +35,13 @@ pub enum Op {
         subnet: String,
         route_table: String,
     },
+    /// Move a subnet's association to another table in one call.
+    Replace {
+        association_id: String,
+        route_table: IdRef,
+        /// The table it leaves (which may then be deleted).
+        old_route_table: String,
+    },
 }
 
 impl KindOp for Op {
@@ -42,6 +51,7 @@ impl KindOp for Op {
                 route_table,
                 subnet,
             } => vec![route_table, subnet],
+            Op::Replace { route_table, .. } => vec![route_table],
             Op::Disassociate { .. } => vec![],
         }
     }
@@ -49,10 +59,11 @@ impl KindOp for Op {
         match self {
             Op::Associate { .. } => "AssociateRouteTable",
             Op::Disassociate { .. } => "DisassociateRouteTable",
+            Op::Replace { .. } => "ReplaceRouteTableAssociation",
         }
     }
     fn creates(&self) -> bool {
-        matches!(self, Op::Associate { .. })
+        matches!(self, Op::Associate { .. } | Op::Replace { .. })
     }
     fn releases(&self) -> Vec<String> {
         match self {
@@ -61,6 +72,9 @@ impl KindOp for Op {
                 route_table,
                 ..
             } => vec![subnet.clone(), route_table.clone()],
+            Op::Replace {
+                old_route_table, ..
+            } => vec![old_route_table.clone()],
             Op::Associate { .. } => vec![],
         }
     }
@@ -70,7 +84,9 @@ impl KindOp for Op {
     fn target(&self) -> Option<&str> {
         match self {
             Op::Associate { subnet, .. } => subnet.id(),
-            Op::Disassociate { association_id, .. } => Some(association_id),
+            Op::Disassociate { association_id, .. } | Op::Replace { association_id, .. } => {
+                Some(association_id)
+            }
         }
     }
 }
@@ -81,6 +97,12 @@ pub trait Api: Send + Sync {
     fn associate_route_table(&self, route_table_id: &str, subnet_id: &str) -> impl Call<String>;
     /// An association already gone is done.
     fn disassociate_route_table(&self, association_id: &str) -> impl Call<()>;
+    /// Point an association at another table; returns the new association id.
+    fn replace_route_table_association(
+        &self,
+        association_id: &str,
+        route_table_id: &str,
+    ) -> impl Call<String>;
 }
 
 pub fn disassociate(a: &ObservedAssociation, route_table: &str) -> Op {
@@ -106,10 +128,8 @@ impl ResourceKind for RouteTableAssociation {
     }
 
     fn reconcile(cx: &mut Cx, _live: &Matched<Never>) {
-        if cx.plan.has_route_table() {
-            associate_plan_subnets(cx);
-            disassociate_others(cx);
-        }
+        associate_plan_subnets(cx);
+        disassociate_others(cx);
         leave_doomed_tables(cx);
     }
 
@@ -122,33 +142,68 @@ impl ResourceKind for RouteTableAssociation {
     }
 }
 
-/// One association per plan subnet.
+/// The plan's table (kept or not) the subnet `sid` is associated with now: (table
+/// key, table, association).
+fn current<'o>(
+    cx: &Cx<'o>,
+    sid: &str,
+) -> Option<(String, &'o ObservedRouteTable, &'o ObservedAssociation)> {
+    let obs = cx.obs;
+    cx.kept_ids(Kind::RouteTable).find_map(|(k, id)| {
+        let rt = obs.route_tables.iter().find(|r| r.id == id)?;
+        let a = rt.associations.iter().find(|a| a.subnet_id == sid)?;
+        Some((k.to_string(), rt, a))
+    })
+}
+
+/// One association per plan subnet, with its table.
 fn associate_plan_subnets(cx: &mut Cx) {
-    let rt_addr = route_table::private();
-    let rt_ref = cx.reference(&rt_addr).expect("the route table runs first");
-    let observed_rt = cx.existing::<RouteTable>(route_table::PRIVATE);
     let plan = cx.plan;
-    for key in plan.subnets.keys() {
+    for (key, _) in plan.every_subnet() {
+        let Some(table) = plan.table_of_subnet(key) else {
+            continue;
+        };
+        let rt_addr = route_table::table(&table);
+        let rt_ref = cx.reference(&rt_addr).expect("the route tables run first");
         let addr = Address::new(Kind::RouteTableAssociation, key);
         let subnet_addr = Address::new(Kind::Subnet, key);
         let sref = cx.reference(&subnet_addr).expect("subnets run first");
-        let existing = match (&sref, observed_rt) {
-            (IdRef::Id(sid), Some(rt)) => rt.associations.iter().find(|a| &a.subnet_id == sid),
-            _ => None,
+        let now = match &sref {
+            IdRef::Id(sid) => current(cx, sid),
+            IdRef::Node(_) => None,
         };
-        if let Some(a) = existing {
-            cx.unchanged(addr, &a.id, vec![]);
-            continue;
-        }
-        let op = Op::Associate {
-            route_table: rt_ref.clone(),
-            subnet: sref,
-        };
-        let n = cx.node(&addr, op, &[]);
         let want = attrs([
             ("route_table", json!(rt_addr.to_string())),
             ("subnet", json!(subnet_addr.to_string())),
         ]);
+        match now {
+            Some((k, _, a)) if k == table => {
+                cx.unchanged(addr, &a.id, vec![]);
+                continue;
+            }
+            Some((k, rt, a)) => {
+                let op = Op::Replace {
+                    association_id: a.id.clone(),
+                    route_table: rt_ref,
+                    old_route_table: rt.id.clone(),
+                };
+                cx.node(&addr, op, &[]);
+                let before = attrs([("route_table", json!(route_table::table(&k).to_string()))]);
+                let after = attrs([("route_table", json!(rt_addr.to_string()))]);
+                let why = format!(
+                    "moves to {rt_addr} (nat = \"{}\")",
+                    plan.egress.nat.as_str()
+                );
+                cx.changed(addr, &a.id, vec![why], before, after);
+                continue;
+            }
+            None => {}
+        }
+        let op = Op::Associate {
+            route_table: rt_ref,
+            subnet: sref,
+        };
+        let n = cx.node(&addr, op, &[]);
         // The association of the subnet this one replaces goes with it.
         let old = cx.replaced_old(&subnet_addr).and_then(|old| {
             cx.obs
@@ -173,6 +228,13 @@ fn associate_plan_subnets(cx: &mut Cx) {
     }
 }
 
+/// Whether this changeset moves association `id` to another table.
+fn is_moved(cx: &Cx, addr: &Address, id: &str) -> bool {
+    cx.nodes_for(addr).into_iter().any(|n| {
+        matches!(cx.op_of(n), super::Op::RouteTableAssociation(Op::Replace { association_id, .. }) if association_id == id)
+    })
+}
+
 /// The associations of route tables that are deleted go first. They are listed (they
 /// were counted when they were created) unless this changeset already says what
 /// becomes of them (replaced with their subnet).
@@ -186,6 +248,9 @@ fn leave_doomed_tables(cx: &mut Cx) {
     {
         for a in &rt.associations {
             let addr = Address::new(Kind::RouteTableAssociation, subnet_key(cx, &a.subnet_id));
+            if is_moved(cx, &addr, &a.id) {
+                continue;
+            }
             if !cx.has_record(&addr) {
                 cx.record(ResourceChange {
                     address: addr.clone(),
@@ -194,7 +259,10 @@ fn leave_doomed_tables(cx: &mut Cx) {
                     reasons: vec![if cx.destroying {
                         crate::changeset::DESTROYED.into()
                     } else {
-                        format!("goes with its route table ({})", route_table::private())
+                        format!(
+                            "goes with its route table ({})",
+                            owned_key(&rt.tags, &cx.plan.name).unwrap_or(&rt.id)
+                        )
                     }],
                     before: Some(attrs([("subnet", json!(a.subnet_id))])),
                     after: None,
@@ -218,42 +286,46 @@ fn subnet_key(cx: &Cx, subnet_id: &str) -> String {
         .unwrap_or_else(|| subnet_id.to_string())
 }
 
-/// Associations of the plan's table with subnets no longer in the plan (owned or not),
+/// Associations of the plan's tables with subnets no longer in the plan (owned or not),
 /// or with subnets being replaced: removed explicitly before any subnet goes.
+/// Associations of plan subnets that move to another table are the move's.
 fn disassociate_others(cx: &mut Cx) {
-    let Some(rt) = cx.existing::<RouteTable>(route_table::PRIVATE) else {
-        return;
-    };
     let plan = cx.plan;
     let subnet_addrs: Vec<Address> = plan
-        .subnets
-        .keys()
-        .map(|k| Address::new(Kind::Subnet, k))
+        .every_subnet()
+        .map(|(k, _)| Address::new(Kind::Subnet, k))
         .collect();
     let planned_ids: BTreeSet<String> = subnet_addrs
         .iter()
         .filter_map(|a| cx.reference(a)?.id().map(str::to_string))
         .collect();
-    for a in &rt.associations {
-        if planned_ids.contains(&a.subnet_id) {
-            continue;
+    let tables: Vec<&ObservedRouteTable> = plan
+        .route_table_keys()
+        .iter()
+        .filter_map(|k| cx.existing::<RouteTable>(k))
+        .collect();
+    for rt in tables {
+        for a in &rt.associations {
+            if planned_ids.contains(&a.subnet_id) {
+                continue;
+            }
+            let replaced = subnet_addrs
+                .iter()
+                .any(|s| cx.replaced_old(s) == Some(a.subnet_id.as_str()));
+            let addr = Address::new(Kind::RouteTableAssociation, subnet_key(cx, &a.subnet_id));
+            if !replaced {
+                cx.record(ResourceChange {
+                    address: addr.clone(),
+                    action: Action::Delete,
+                    id: Some(a.id.clone()),
+                    reasons: vec![NOT_IN_PLAN.into()],
+                    before: Some(attrs([("subnet", json!(a.subnet_id))])),
+                    after: None,
+                    replace_paths: vec![],
+                });
+            }
+            cx.node(&addr, disassociate(a, &rt.id), &[]);
         }
-        let replaced = subnet_addrs
-            .iter()
-            .any(|s| cx.replaced_old(s) == Some(a.subnet_id.as_str()));
-        let addr = Address::new(Kind::RouteTableAssociation, subnet_key(cx, &a.subnet_id));
-        if !replaced {
-            cx.record(ResourceChange {
-                address: addr.clone(),
-                action: Action::Delete,
-                id: Some(a.id.clone()),
-                reasons: vec![NOT_IN_PLAN.into()],
-                before: Some(attrs([("subnet", json!(a.subnet_id))])),
-                after: None,
-                replace_paths: vec![],
-            });
-        }
-        cx.node(&addr, disassociate(a, &rt.id), &[]);
     }
 }
 
@@ -271,6 +343,14 @@ impl<C: Api + ?Sized + Sync> Perform<C> for RouteTableAssociation {
                 c.disassociate_route_table(&association_id).await?;
                 Ok(None)
             }
+            Op::Replace {
+                association_id,
+                route_table,
+                ..
+            } => Ok(Some(
+                c.replace_route_table_association(&association_id, id_of(&route_table)?)
+                    .await?,
+            )),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Subnets of the plan (private: associated with the plan's route table). AZ and CIDR
+//! Subnets of the plan, private (`[subnets]`) and public (`[egress.public_subnets]`),
+//! each associated with its route table. AZ and CIDR
 //! force replacement; a new CIDR that overlaps the old one is created only after the old
 //! subnet is deleted.
 
@@ -124,7 +125,7 @@ impl ResourceKind for Subnet {
         if matches!(&cx.plan.vpc, VpcSpec::Owned { cidr } if cidr.to_string() != vpc.cidr) {
             return;
         }
-        for (key, spec) in &cx.plan.subnets {
+        for (key, spec) in cx.plan.every_subnet() {
             if let Some(p) = placement_problem(cx, vpc, key, spec) {
                 cx.problems.push(p);
             }
@@ -133,7 +134,7 @@ impl ResourceKind for Subnet {
 
     fn reconcile(cx: &mut Cx, live: &Matched<ObservedSubnet>) {
         let plan = cx.plan;
-        for (key, spec) in &plan.subnets {
+        for (key, spec) in plan.every_subnet() {
             let addr = Address::new(Kind::Subnet, key);
             let want = want_attrs(spec);
             match live.get(key) {
@@ -188,8 +189,13 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
     let taken: Vec<Ipv4Net> = others
         .iter()
         .filter_map(|s| s.cidr.parse().ok())
-        .chain(cx.plan.subnets.values().map(|s| s.cidr))
+        .chain(cx.plan.every_subnet().map(|(_, s)| s.cidr))
         .collect();
+    let field = if cx.plan.egress.public_subnets.contains_key(key) {
+        format!("egress.public_subnets.{key}")
+    } else {
+        format!("subnets.{key}")
+    };
     let free = || {
         free_block(&blocks, &taken, spec.cidr.prefix_len())
             .map(|b| format!("; {b} is free"))
@@ -198,7 +204,7 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
     if !blocks.is_empty() && !blocks.iter().any(|b| b.contains(&spec.cidr)) {
         let list: Vec<String> = blocks.iter().map(ToString::to_string).collect();
         return Some(format!(
-            "subnets.{key}: cidr {} is outside VPC {} ({}){}",
+            "{field}: cidr {} is outside VPC {} ({}){}",
             spec.cidr,
             vpc.id,
             list.join(", "),
@@ -215,7 +221,7 @@ fn placement_problem(cx: &Cx, vpc: &ObservedVpc, key: &str, spec: &SubnetSpec) -
         None => "not made by sagevpc".to_string(),
     };
     Some(format!(
-        "subnets.{key}: cidr {} overlaps subnet {} ({}, {}, {owner}) already in VPC {}: AWS would refuse to create it (InvalidSubnet.Conflict), and a re-run cannot fix that. Give the subnet a free range{}",
+        "{field}: cidr {} overlaps subnet {} ({}, {}, {owner}) already in VPC {}: AWS would refuse to create it (InvalidSubnet.Conflict), and a re-run cannot fix that. Give the subnet a free range{}",
         spec.cidr,
         clash.id,
         clash.cidr,

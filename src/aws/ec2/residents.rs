@@ -20,16 +20,18 @@ fn resident(kind: ResidentKind, id: Option<&str>, tags: Tags, note: String) -> O
 }
 
 impl Aws {
-    /// The VPC's network interfaces and endpoints (`whole`: everything else too).
+    /// The VPC's network interfaces, endpoints and NAT gateways (which name their
+    /// interfaces) (`whole`: everything else too).
     pub async fn vpc_residents(
         &self,
         vpc_id: &str,
         whole: bool,
     ) -> Result<Vec<Resident>, AwsError> {
         let in_vpc = || filter("vpc-id", vpc_id);
-        let (enis, eps, rest) = tokio::join!(
+        let (enis, eps, nats, rest) = tokio::join!(
             self.interfaces(in_vpc()),
             self.endpoints_in(in_vpc()),
+            self.nat_gateways_in(vpc_id),
             async {
                 if whole {
                     self.structure(vpc_id).await
@@ -38,7 +40,12 @@ impl Aws {
                 }
             }
         );
-        Ok(enis?.into_iter().chain(eps?).chain(rest?).collect())
+        Ok(enis?
+            .into_iter()
+            .chain(eps?)
+            .chain(nats?)
+            .chain(rest?)
+            .collect())
     }
 
     async fn interfaces(&self, f: Filter) -> Result<Vec<Resident>, AwsError> {
@@ -108,12 +115,45 @@ impl Aws {
             .collect())
     }
 
-    /// Subnets, groups (but the default one), route tables (but the main one), internet
-    /// gateways attached to the VPC, and NAT gateways not deleted.
+    /// NAT gateways not deleted, with their interfaces (filtered by VPC here too:
+    /// LocalStack ignores DescribeNatGateways' filters).
+    async fn nat_gateways_in(&self, vpc_id: &str) -> Result<Vec<Resident>, AwsError> {
+        let pages = pages!(self
+            .ec2
+            .describe_nat_gateways()
+            .filter(filter("vpc-id", vpc_id))
+            .into_paginator())?;
+        let mut out = Vec::new();
+        for n in pages.iter().flat_map(|p| p.nat_gateways()) {
+            let state = n.state().map(|s| s.as_str()).unwrap_or_default();
+            if matches!(state, "deleted" | "deleting" | "failed") || n.vpc_id() != Some(vpc_id) {
+                continue;
+            }
+            let note = state.to_string();
+            if let Some(mut r) = resident(
+                ResidentKind::NatGateway,
+                n.nat_gateway_id(),
+                tags_of(n.tags()),
+                note,
+            ) {
+                r.subnet_id = n.subnet_id().map(str::to_string);
+                r.interfaces = n
+                    .nat_gateway_addresses()
+                    .iter()
+                    .filter_map(|a| a.network_interface_id().map(str::to_string))
+                    .collect();
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Subnets, groups (but the default one), route tables (but the main one) and
+    /// internet gateways attached to the VPC.
     async fn structure(&self, vpc_id: &str) -> Result<Vec<Resident>, AwsError> {
         let c = &self.ec2;
         let in_vpc = || filter("vpc-id", vpc_id);
-        let (subnets, groups, tables, igws, nats) = tokio::join!(
+        let (subnets, groups, tables, igws) = tokio::join!(
             async { pages!(c.describe_subnets().filters(in_vpc()).into_paginator()) },
             async {
                 pages!(c
@@ -128,7 +168,6 @@ impl Aws {
                     .filters(filter("attachment.vpc-id", vpc_id))
                     .into_paginator())
             },
-            async { pages!(c.describe_nat_gateways().filter(in_vpc()).into_paginator()) },
         );
         let mut out: Vec<Resident> = Vec::new();
         for s in subnets?.iter().flat_map(|p| p.subnets()) {
@@ -172,27 +211,6 @@ impl Aws {
                 tags_of(g.tags()),
                 String::new(),
             ));
-        }
-        for n in nats?.iter().flat_map(|p| p.nat_gateways()) {
-            let state = n.state().map(|s| s.as_str()).unwrap_or_default();
-            if matches!(state, "deleted" | "deleting" | "failed") {
-                continue;
-            }
-            let note = state.to_string();
-            if let Some(mut r) = resident(
-                ResidentKind::NatGateway,
-                n.nat_gateway_id(),
-                tags_of(n.tags()),
-                note,
-            ) {
-                r.subnet_id = n.subnet_id().map(str::to_string);
-                r.interfaces = n
-                    .nat_gateway_addresses()
-                    .iter()
-                    .filter_map(|a| a.network_interface_id().map(str::to_string))
-                    .collect();
-                out.push(r);
-            }
         }
         Ok(out)
     }

@@ -124,6 +124,23 @@ impl route_table_association::Api for Aws {
             .ok_or_else(|| AwsError::missing(op, "association id"))
     }
 
+    async fn replace_route_table_association(
+        &self,
+        association_id: &str,
+        route_table_id: &str,
+    ) -> Result<String, AwsError> {
+        let req = self
+            .ec2
+            .replace_route_table_association()
+            .association_id(association_id)
+            .route_table_id(route_table_id);
+        let op = op_name(&req);
+        let out = retry_not_found(self.not_found_window(), || async { send!(req.clone()) }).await?;
+        out.new_association_id()
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::missing(op, "association id"))
+    }
+
     async fn disassociate_route_table(&self, association_id: &str) -> Result<(), AwsError> {
         gone_ok(
             send!(self

@@ -8,6 +8,7 @@
 
 mod access;
 mod endpoint;
+mod nat;
 mod network;
 mod security_group;
 mod studio;
@@ -43,6 +44,9 @@ pub struct World {
     pub policies: Vec<crate::observe::ObservedPolicy>,
     /// IAM roles, groups and users that exist (to attach policies to).
     pub principals: Vec<crate::plan::access::Principal>,
+    pub addresses: Vec<crate::observe::ObservedAddress>,
+    /// NAT gateways not yet deleted (they are deleted at once here).
+    pub nat_gateways: Vec<crate::observe::ObservedNatGateway>,
 }
 
 pub struct FakeCloud {

@@ -93,6 +93,7 @@ impl vpc::Api for FakeCloud {
             || w.security_groups.iter().any(|g| g.vpc_id == id)
             || w.route_tables.iter().any(|r| r.vpc_id == id)
             || w.endpoints.iter().any(|e| e.vpc_id == id)
+            || w.nat_gateways.iter().any(|n| n.vpc_id == id)
             || w.internet_gateways
                 .iter()
                 .any(|g| g.attached_to.as_deref() == Some(id));
@@ -160,13 +161,16 @@ impl internet_gateway::Api for FakeCloud {
         Ok(())
     }
 
-    async fn detach_internet_gateway(&self, gateway: &str, _vpc_id: &str) -> Result<(), AwsError> {
-        if let Some(g) = self
-            .world()
-            .internet_gateways
-            .iter_mut()
-            .find(|g| g.id == gateway)
-        {
+    async fn detach_internet_gateway(&self, gateway: &str, vpc_id: &str) -> Result<(), AwsError> {
+        let mut w = self.world();
+        if w.nat_gateways.iter().any(|n| n.vpc_id == vpc_id) {
+            return Err(err(
+                "DetachInternetGateway",
+                "DependencyViolation",
+                format!("Network {vpc_id} has some mapped public address(es)"),
+            ));
+        }
+        if let Some(g) = w.internet_gateways.iter_mut().find(|g| g.id == gateway) {
             g.attached_to = None;
         }
         Ok(())
@@ -265,6 +269,7 @@ impl subnet::Api for FakeCloud {
             || w.domains
                 .iter()
                 .any(|d| d.subnet_ids.iter().any(|s| s == id))
+            || w.nat_gateways.iter().any(|n| n.subnet_id == id)
         {
             return Err(err(
                 "DeleteSubnet",
@@ -370,6 +375,37 @@ impl route_table_association::Api for FakeCloud {
         Ok(aid)
     }
 
+    async fn replace_route_table_association(
+        &self,
+        association_id: &str,
+        route_table_id: &str,
+    ) -> Result<String, AwsError> {
+        let op = "ReplaceRouteTableAssociation";
+        let aid = self.new_id("rtbassoc");
+        let mut w = self.world();
+        if !w.route_tables.iter().any(|r| r.id == route_table_id) {
+            return Err(err(op, "InvalidRouteTableID.NotFound", route_table_id));
+        }
+        let subnet = w
+            .route_tables
+            .iter_mut()
+            .find_map(|r| {
+                let i = r.associations.iter().position(|a| a.id == association_id)?;
+                Some(r.associations.remove(i).subnet_id)
+            })
+            .ok_or_else(|| err(op, "InvalidAssociationID.NotFound", association_id))?;
+        let rt = w
+            .route_tables
+            .iter_mut()
+            .find(|r| r.id == route_table_id)
+            .expect("checked above");
+        rt.associations.push(ObservedAssociation {
+            id: aid.clone(),
+            subnet_id: subnet,
+        });
+        Ok(aid)
+    }
+
     async fn disassociate_route_table(&self, association_id: &str) -> Result<(), AwsError> {
         for r in &mut self.world().route_tables {
             r.associations.retain(|a| a.id != association_id);
@@ -443,6 +479,12 @@ impl super::World {
             return Some(&mut x.tags);
         }
         if let Some(x) = w.internet_gateways.iter_mut().find(|x| x.id == id) {
+            return Some(&mut x.tags);
+        }
+        if let Some(x) = w.addresses.iter_mut().find(|x| x.id == id) {
+            return Some(&mut x.tags);
+        }
+        if let Some(x) = w.nat_gateways.iter_mut().find(|x| x.id == id) {
             return Some(&mut x.tags);
         }
         if let Some(x) = w.subnets.iter_mut().find(|x| x.id == id) {

@@ -6,8 +6,8 @@ use std::ops::Range;
 use ipnet::Ipv4Net;
 
 use super::{is_aws_id, is_key_like, parse_v4_cidr, Ctx};
-use crate::plan::file::{RawPlan, RawSubnet, RawVpc, S};
-use crate::plan::{EgressSpec, SubnetSpec, VpcSpec};
+use crate::plan::file::{RawEgress, RawPlan, RawSubnet, RawVpc, S};
+use crate::plan::{EgressSpec, NatMode, SubnetSpec, VpcSpec};
 
 /// `[vpc]`: create one (`cidr`) or adopt one (`id`).
 pub(super) fn vpc(ctx: &mut Ctx, raw_vpc: &S<RawVpc>) -> Option<VpcSpec> {
@@ -174,14 +174,185 @@ fn check_subnet(
     })
 }
 
-/// `[egress]`: how the VPC reaches the internet.
-pub(super) fn egress(raw: &RawPlan) -> EgressSpec {
+/// `[egress]`: how the VPC reaches the internet. Public subnets are checked like the
+/// private ones (valid, inside the VPC, no overlap with any subnet), and with NAT there
+/// is exactly one in each AZ of the private subnets (a NAT gateway lives in one).
+pub(super) fn egress(
+    ctx: &mut Ctx,
+    raw: &RawPlan,
+    region: &str,
+    vpc_cidr: Option<Ipv4Net>,
+    private: &BTreeMap<String, SubnetSpec>,
+) -> EgressSpec {
+    let Some(raw_egress) = raw.egress.as_ref() else {
+        return EgressSpec::default();
+    };
+    let e = raw_egress.get_ref();
+    let parsed = match &e.nat {
+        None => Some(NatMode::None),
+        Some(n) => NatMode::parse(n.get_ref()).or_else(|| {
+            ctx.err(
+                n.span(),
+                "egress.nat",
+                format!(
+                    "{:?} is not a NAT mode: \"none\", \"single\" or \"per_az\"",
+                    n.get_ref()
+                ),
+            );
+            ctx.suggest(n.get_ref(), NatMode::NAMES);
+            None
+        }),
+    };
+    // A mode that is not one: its own error says it all.
+    let nat = parsed.unwrap_or(NatMode::None);
+    let igw = e
+        .internet_gateway
+        .as_ref()
+        .map(|b| (*b.get_ref(), b.span()));
+    if let (Some((false, span)), NatMode::Single | NatMode::PerAz) = (&igw, nat) {
+        ctx.err(
+            span.clone(),
+            "egress.internet_gateway",
+            "a NAT gateway reaches the internet through the VPC's internet gateway: remove `internet_gateway = false`, or set nat = \"none\"",
+        );
+    }
+    let public = public_subnets(ctx, raw, region, vpc_cidr, private);
+    if let Some((key, _)) = e.public_subnets.iter().next() {
+        if parsed == Some(NatMode::None) && !igw.as_ref().is_some_and(|(b, _)| *b) {
+            ctx.err(
+                key.span(),
+                format!("egress.public_subnets.{}", key.get_ref()),
+                "public subnets route to an internet gateway: set `internet_gateway = true` or a NAT mode (`nat = \"single\"` or `\"per_az\"`) under [egress]",
+            );
+        }
+    }
+    if nat != NatMode::None {
+        nat_placement(ctx, raw_egress, private, &public);
+    }
     EgressSpec {
-        internet_gateway: raw
-            .egress
-            .as_ref()
-            .and_then(|e| e.get_ref().internet_gateway.as_ref())
-            .is_some_and(|b| *b.get_ref()),
+        internet_gateway: igw.is_some_and(|(b, _)| b),
+        nat,
+        public_subnets: public,
+    }
+}
+
+/// `[egress.public_subnets.<key>]`: like a private subnet, a key of its own, and at
+/// most one per AZ.
+fn public_subnets(
+    ctx: &mut Ctx,
+    raw: &RawPlan,
+    region: &str,
+    vpc_cidr: Option<Ipv4Net>,
+    private: &BTreeMap<String, SubnetSpec>,
+) -> BTreeMap<String, SubnetSpec> {
+    let mut out: BTreeMap<String, SubnetSpec> = BTreeMap::new();
+    let Some(e) = raw.egress.as_ref() else {
+        return out;
+    };
+    for (key, sub) in &e.get_ref().public_subnets {
+        let k = key.get_ref();
+        let field = format!("egress.public_subnets.{k}");
+        if !is_key_like(k) {
+            ctx.err(
+                key.span(),
+                &field,
+                "subnet names may contain only letters, digits, '-' and '_'",
+            );
+        }
+        if private.contains_key(k) || raw.subnets.keys().any(|p| p.get_ref() == k) {
+            ctx.err(
+                key.span(),
+                &field,
+                format!("{k:?} is already the name of a private subnet ([subnets.{k}]): public and private subnets share one namespace (subnet.{k})"),
+            );
+            continue;
+        }
+        let raw_sub = sub.get_ref();
+        let Some(spec) = check_subnet(ctx, &field, raw_sub, region, vpc_cidr) else {
+            continue;
+        };
+        let clash = private
+            .iter()
+            .map(|(o, s)| (format!("subnet {o}"), s))
+            .chain(out.iter().map(|(o, s)| (format!("public subnet {o}"), s)))
+            .find(|(_, s)| s.cidr.contains(&spec.cidr) || spec.cidr.contains(&s.cidr));
+        if let Some((other, s)) = clash {
+            ctx.err(
+                raw_sub.cidr.span(),
+                format!("{field}.cidr"),
+                format!("{} overlaps {other} ({})", spec.cidr, s.cidr),
+            );
+            continue;
+        }
+        if let Some((o, _)) = out
+            .iter()
+            .find(|(_, s)| s.availability_zone == spec.availability_zone)
+        {
+            ctx.err(
+                raw_sub.availability_zone.span(),
+                format!("{field}.availability_zone"),
+                format!(
+                    "public subnet {o} is already in {}: one public subnet per AZ (the AZ's NAT gateway lives in it)",
+                    spec.availability_zone
+                ),
+            );
+            continue;
+        }
+        out.insert(k.clone(), spec);
+    }
+    out
+}
+
+/// With NAT: a public subnet in every AZ of the private subnets, and none elsewhere.
+fn nat_placement(
+    ctx: &mut Ctx,
+    raw_egress: &S<RawEgress>,
+    private: &BTreeMap<String, SubnetSpec>,
+    public: &BTreeMap<String, SubnetSpec>,
+) {
+    let e = raw_egress.get_ref();
+    let nat_span = e
+        .nat
+        .as_ref()
+        .map_or_else(|| raw_egress.span(), |n| n.span());
+    let mut azs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, s) in private {
+        azs.entry(s.availability_zone.as_str()).or_default().push(k);
+    }
+    // A public subnet written for the AZ but refused (its own error says why) counts.
+    let written: Vec<&str> = e
+        .public_subnets
+        .values()
+        .map(|s| s.get_ref().availability_zone.get_ref().as_str())
+        .chain(public.values().map(|p| p.availability_zone.as_str()))
+        .collect();
+    for (az, keys) in &azs {
+        if !written.contains(az) {
+            ctx.err(
+                nat_span.clone(),
+                "egress.nat",
+                format!(
+                    "private subnet{} {} in {az} need{} a public subnet in {az} for NAT: add [egress.public_subnets.public-{}] with availability_zone = \"{az}\" and a free cidr",
+                    if keys.len() > 1 { "s" } else { "" },
+                    keys.join(", "),
+                    if keys.len() > 1 { "" } else { "s" },
+                    az.chars().last().unwrap_or('a'),
+                ),
+            );
+        }
+    }
+    for (key, sub) in &e.public_subnets {
+        let az = sub.get_ref().availability_zone.get_ref();
+        if public.contains_key(key.get_ref()) && !azs.contains_key(az.as_str()) {
+            ctx.err(
+                sub.get_ref().availability_zone.span(),
+                format!("egress.public_subnets.{}.availability_zone", key.get_ref()),
+                format!(
+                    "no private subnet is in {az}: a public subnet (and NAT gateway) there serves nothing. Use an AZ of the private subnets ({})",
+                    azs.keys().copied().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
     }
 }
 

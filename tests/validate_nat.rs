@@ -1,0 +1,290 @@
+//! `[egress] nat` and `[egress.public_subnets.*]` validation: every bad input is
+//! rejected with file, line, column and field; the valid modes expand to the NAT
+//! placement and route tables the resource kinds build.
+
+use std::path::Path;
+
+use sagevpc::plan::{validate_source, Diagnostic, NatMode, Plan};
+
+const FILE: &str = "/plans/nat.toml";
+
+/// Two private subnets in two AZs, and a public subnet in each.
+const NAT: &str = r#"name = "n"
+region = "us-east-1"
+
+[vpc]
+cidr = "10.0.0.0/16"
+
+[subnets.a]
+availability_zone = "us-east-1a"
+cidr = "10.0.0.0/24"
+
+[subnets.b]
+availability_zone = "us-east-1b"
+cidr = "10.0.1.0/24"
+
+[egress]
+nat = "per_az"
+
+[egress.public_subnets.public-a]
+availability_zone = "us-east-1a"
+cidr = "10.0.100.0/24"
+
+[egress.public_subnets.public-b]
+availability_zone = "us-east-1b"
+cidr = "10.0.101.0/24"
+"#;
+
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "test bug: {from:?}");
+    text.replacen(from, to, 1)
+}
+
+fn accept(text: &str) -> Plan {
+    validate_source(Path::new(FILE), text).unwrap_or_else(|e| panic!("rejected: {e}\n{text}"))
+}
+
+fn reject_one(text: &str) -> Diagnostic {
+    match validate_source(Path::new(FILE), text) {
+        Ok(_) => panic!("accepted but must be rejected:\n{text}"),
+        Err(e) => {
+            assert_eq!(e.diagnostics.len(), 1, "{e}");
+            e.diagnostics[0].clone()
+        }
+    }
+}
+
+/// 1-based line and column of the first occurrence of `needle`.
+fn pos(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).expect("needle in text");
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
+    (line, col)
+}
+
+fn assert_diag(d: &Diagnostic, at: (usize, usize), field: &str, has: &str) {
+    assert_eq!((d.line, d.column), at, "{d}");
+    assert_eq!(d.field, field, "{d}");
+    assert!(d.message.contains(has), "{d}");
+    assert_eq!(d.file, Path::new(FILE));
+}
+
+#[test]
+fn per_az_puts_a_nat_in_every_public_subnet_and_a_private_table_per_az() {
+    let p = accept(NAT);
+    assert_eq!(p.egress.nat, NatMode::PerAz);
+    assert!(
+        p.wants_internet_gateway(),
+        "NAT implies the internet gateway"
+    );
+    assert_eq!(p.nat_hosts(), vec!["public-a", "public-b"]);
+    assert_eq!(
+        p.route_table_keys(),
+        vec!["private-us-east-1a", "private-us-east-1b", "public"]
+    );
+    assert_eq!(p.nat_of_table("private-us-east-1b"), Some("public-b"));
+    assert_eq!(
+        p.table_of_subnet("a").as_deref(),
+        Some("private-us-east-1a")
+    );
+    assert_eq!(p.table_of_subnet("public-b").as_deref(), Some("public"));
+    assert_eq!(p.every_subnet().count(), 4);
+}
+
+#[test]
+fn single_uses_the_first_azs_nat_for_one_private_table() {
+    let p = accept(&edit(NAT, "nat = \"per_az\"", "nat = \"single\""));
+    assert_eq!(p.egress.nat, NatMode::Single);
+    assert_eq!(p.nat_hosts(), vec!["public-a"]);
+    assert_eq!(p.route_table_keys(), vec!["private", "public"]);
+    assert_eq!(p.nat_of_table("private"), Some("public-a"));
+}
+
+#[test]
+fn none_is_the_default_and_needs_no_public_subnet() {
+    let text = NAT.split("[egress]").next().unwrap().to_string();
+    let p = accept(&text);
+    assert_eq!(p.egress.nat, NatMode::None);
+    assert!(!p.wants_internet_gateway());
+    assert!(p.nat_hosts().is_empty());
+    assert_eq!(p.route_table_keys(), vec!["private"]);
+    assert_eq!(p.nat_of_table("private"), None);
+}
+
+#[test]
+fn an_unknown_mode_is_located_with_a_suggestion() {
+    let text = edit(NAT, "nat = \"per_az\"", "nat = \"per-az\"");
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"per-az\""),
+        "egress.nat",
+        "is not a NAT mode",
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean \"per_az\"?"));
+}
+
+#[test]
+fn an_az_of_the_private_subnets_without_a_public_subnet_is_named() {
+    let text = NAT
+        .split("[egress.public_subnets.public-b]")
+        .next()
+        .unwrap()
+        .to_string();
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"per_az\""),
+        "egress.nat",
+        "private subnet b in us-east-1b needs a public subnet in us-east-1b",
+    );
+}
+
+#[test]
+fn nat_without_any_public_subnet_names_every_az() {
+    let text = NAT
+        .split("[egress.public_subnets")
+        .next()
+        .unwrap()
+        .to_string();
+    match validate_source(Path::new(FILE), &text) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => {
+            assert_eq!(e.diagnostics.len(), 2, "{e}");
+            assert!(e.diagnostics.iter().all(|d| d.field == "egress.nat"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_public_subnet_outside_the_vpc_is_located() {
+    let text = edit(NAT, "cidr = \"10.0.101.0/24\"", "cidr = \"10.9.101.0/24\"");
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"10.9.101.0/24\""),
+        "egress.public_subnets.public-b.cidr",
+        "outside the VPC CIDR 10.0.0.0/16",
+    );
+}
+
+#[test]
+fn a_public_subnet_overlapping_a_private_one_is_located() {
+    let text = edit(NAT, "cidr = \"10.0.101.0/24\"", "cidr = \"10.0.1.0/25\"");
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"10.0.1.0/25\""),
+        "egress.public_subnets.public-b.cidr",
+        "overlaps subnet b (10.0.1.0/24)",
+    );
+}
+
+#[test]
+fn two_public_subnets_overlapping_each_other_are_located() {
+    let text = edit(
+        NAT,
+        "cidr = \"10.0.101.0/24\"",
+        "cidr = \"10.0.100.128/25\"",
+    );
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "\"10.0.100.128/25\""),
+        "egress.public_subnets.public-b.cidr",
+        "overlaps public subnet public-a",
+    );
+}
+
+#[test]
+fn two_public_subnets_in_one_az_are_refused() {
+    let text = format!(
+        "{NAT}\n[egress.public_subnets.public-c]\navailability_zone = \"us-east-1a\"\ncidr = \"10.0.102.0/24\"\n"
+    );
+    let d = reject_one(&text);
+    let at = text.rfind("\"us-east-1a\"").unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    assert_eq!(
+        (d.line, d.field.as_str()),
+        (line, "egress.public_subnets.public-c.availability_zone"),
+        "{d}"
+    );
+    assert!(
+        d.message
+            .contains("public subnet public-a is already in us-east-1a"),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_public_subnet_in_an_az_without_private_subnets_is_refused() {
+    let text = edit(
+        NAT,
+        "availability_zone = \"us-east-1b\"\ncidr = \"10.0.101.0/24\"",
+        "availability_zone = \"us-east-1c\"\ncidr = \"10.0.101.0/24\"",
+    );
+    let diags = validate_source(Path::new(FILE), &text)
+        .unwrap_err()
+        .diagnostics;
+    assert!(
+        diags.iter().any(
+            |d| d.field == "egress.public_subnets.public-b.availability_zone"
+                && d.message.contains("no private subnet is in us-east-1c")
+                && (d.line, d.column) == pos(&text, "\"us-east-1c\"")
+        ),
+        "{diags:?}"
+    );
+}
+
+#[test]
+fn a_public_subnet_may_not_reuse_a_private_subnets_name() {
+    let text = edit(
+        NAT,
+        "[egress.public_subnets.public-b]",
+        "[egress.public_subnets.b]",
+    );
+    let diags = validate_source(Path::new(FILE), &text)
+        .unwrap_err()
+        .diagnostics;
+    assert!(
+        diags.iter().any(|d| d.field == "egress.public_subnets.b"
+            && d.message.contains("already the name of a private subnet")),
+        "{diags:?}"
+    );
+}
+
+#[test]
+fn nat_with_the_internet_gateway_switched_off_is_refused() {
+    let text = edit(
+        NAT,
+        "nat = \"per_az\"",
+        "nat = \"per_az\"\ninternet_gateway = false",
+    );
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "false"),
+        "egress.internet_gateway",
+        "through the VPC's internet gateway",
+    );
+}
+
+#[test]
+fn public_subnets_without_a_gateway_are_refused() {
+    let text = edit(NAT, "nat = \"per_az\"", "nat = \"none\"");
+    let d = reject_one(&text);
+    assert_diag(
+        &d,
+        pos(&text, "public-a]"),
+        "egress.public_subnets.public-a",
+        "route to an internet gateway",
+    );
+}
+
+#[test]
+fn public_subnets_with_only_an_internet_gateway_are_accepted() {
+    let p = accept(&edit(NAT, "nat = \"per_az\"", "internet_gateway = true"));
+    assert_eq!(p.egress.nat, NatMode::None);
+    assert_eq!(p.route_table_keys(), vec!["private", "public"]);
+    assert!(p.nat_hosts().is_empty());
+}
