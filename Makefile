@@ -34,7 +34,7 @@ readme-transcripts: localstack-up build
 	python3 docs/transcripts.py
 
 test: localstack-up
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --all-targets --no-fail-fast
 
 localstack-install:
 	./localstack/install.sh
