@@ -284,6 +284,21 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         }
         return Ok(obs);
     };
+    read_in_vpc(c, plan, &home, &subnet_ids, &mut obs).await?;
+    Ok(obs)
+}
+
+/// The second round, which needs the VPC's id: its DNS attributes, and the endpoints,
+/// route tables and subnets in it that the plan's checks need.
+async fn read_in_vpc<C: Cloud>(
+    c: &C,
+    plan: &Plan,
+    home: &str,
+    subnet_ids: &[String],
+    obs: &mut Observed,
+) -> Result<(), AwsError> {
+    let name = plan.name.as_str();
+    let home = home.to_string();
     let want_foreign = !plan.interface_endpoints.is_empty();
     // Adopted subnets: which route tables they use (the gateway endpoint's, and
     // Studio's private-subnet check).
@@ -324,7 +339,7 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         .into_iter()
         .filter(|e| owned_key(&e.tags, name).is_none())
         .collect();
-    Ok(obs)
+    Ok(())
 }
 
 /// Whether Studio's resources may exist: the plan has `[studio]`, or it still owns the
