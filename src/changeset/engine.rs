@@ -55,6 +55,14 @@ pub fn client_token(plan: &str, addr: &Address, spec: &str) -> String {
 }
 
 /// Compact JSON text of a value.
+/// What `want` has that `have` lacks, and what `have` has that `want` lacks (a list of
+/// attachments compared as a set).
+pub fn set_changes<'a, T: PartialEq>(want: &'a [T], have: &'a [T]) -> (Vec<&'a T>, Vec<&'a T>) {
+    let missing = want.iter().filter(|w| !have.contains(w)).collect();
+    let extra = have.iter().filter(|h| !want.contains(h)).collect();
+    (missing, extra)
+}
+
 pub fn compact(v: &Value) -> String {
     serde_json::to_string(v).expect("json values serialise")
 }

@@ -20,8 +20,8 @@ use crate::observe::StudioDomain;
 pub use crate::resources::Op;
 
 pub use engine::{
-    changes_for, client_token, compact, destroy, diff, Cx, DiffError, Goal, Home, Matched,
-    Replacement, CHANGED_OUTSIDE, DESTROYED, DIFFERS, NOT_IN_PLAN,
+    changes_for, client_token, compact, destroy, diff, set_changes, Cx, DiffError, Goal, Home,
+    Matched, Replacement, CHANGED_OUTSIDE, DESTROYED, DIFFERS, NOT_IN_PLAN,
 };
 pub use residents::Blockers;
 

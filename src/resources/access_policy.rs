@@ -345,16 +345,7 @@ fn update(cx: &mut Cx, p: &ObservedPolicy, spec: &StudioAccessSpec, doc: Doc) {
         };
         cx.node(&addr, op, &[]);
     }
-    let missing: Vec<&Principal> = spec
-        .principals
-        .iter()
-        .filter(|w| !p.attached.contains(w))
-        .collect();
-    let extra: Vec<&Principal> = p
-        .attached
-        .iter()
-        .filter(|h| !spec.principals.contains(h))
-        .collect();
+    let (missing, extra) = crate::changeset::set_changes(&spec.principals, &p.attached);
     for w in &missing {
         let op = Op::Attach {
             policy: IdRef::Id(p.id.clone()),

@@ -274,15 +274,7 @@ fn update(cx: &mut Cx, addr: Address, r: &ObservedRole, policies: &[String]) {
         after.insert("trust".into(), json!(compact(&trust)));
         reasons.push(format!("trust policy: {CHANGED_OUTSIDE}"));
     }
-    let missing: Vec<&String> = policies
-        .iter()
-        .filter(|p| !r.policies.contains(p))
-        .collect();
-    let extra: Vec<&String> = r
-        .policies
-        .iter()
-        .filter(|p| !policies.contains(p))
-        .collect();
+    let (missing, extra) = crate::changeset::set_changes(policies, &r.policies);
     for p in &missing {
         let op = Op::Attach {
             role: IdRef::Id(r.id.clone()),
