@@ -240,3 +240,66 @@ async fn gateway_endpoint_on_the_route_tables_of_adopted_subnets() {
         .expect("DescribeRouteTables");
     assert_eq!(left.route_tables().len(), 2);
 }
+
+/// Zones given by ID (the same physical zone in every account) are this account's
+/// names once read: the subnets land in the zones the IDs name, the plan shows the ID,
+/// and the re-plan is empty.
+#[tokio::test]
+async fn zones_given_by_id_land_in_the_zones_they_name() {
+    let c = ec2().await;
+    let zones = c
+        .describe_availability_zones()
+        .send()
+        .await
+        .expect("DescribeAvailabilityZones");
+    let id_of = |name: &str| {
+        zones
+            .availability_zones()
+            .iter()
+            .find(|z| z.zone_name() == Some(name))
+            .and_then(|z| z.zone_id())
+            .expect("zone id")
+            .to_string()
+    };
+    let name = unique_name("zoneid");
+    let mut dir = PlanDir::new(&name);
+    let mut text = shipped("studio-vpc.toml");
+    let mut want = Vec::new();
+    for az in ["us-east-1a", "us-east-1b", "us-east-1c"] {
+        let id = id_of(az);
+        text = text.replace(&format!("\"{az}\""), &format!("\"{id}\""));
+        want.push((az.to_string(), id));
+    }
+    let plan = dir.write("zones.toml", &text).to_string_lossy().to_string();
+    let (out, _) = run_expect(0, &["plan", &plan]);
+    assert!(
+        out.contains(&format!("availability_zone_id = \"{}\"", want[0].1)),
+        "{out}"
+    );
+    run_expect(0, &["apply", &plan, "--auto-approve"]);
+    let mut got: Vec<(String, String)> = subnets_of(&c, &name)
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s.availability_zone().unwrap().to_string(),
+                s.availability_zone_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+    let (out, _) = run_expect(0, &["plan", &plan, "--detailed-exitcode"]);
+    assert!(out.contains("No changes."), "{out}");
+
+    // An ID this region does not have: refused before any write, naming the field.
+    let bad = text.replacen(&want[0].1, "use1-az9", 1);
+    let badp = dir.write("bad.toml", &bad).to_string_lossy().to_string();
+    let (_, err) = run_expect(1, &["plan", &badp]);
+    assert!(
+        err.contains("subnets.private-a.availability_zone: use1-az9 is not an available zone of us-east-1 for this account"),
+        "{err}"
+    );
+    run_expect(0, &["destroy", &plan, "--auto-approve"]);
+    assert!(subnets_of(&c, &name).await.is_empty());
+}

@@ -288,3 +288,75 @@ fn public_subnets_with_only_an_internet_gateway_are_accepted() {
     assert_eq!(p.route_table_keys(), vec!["private", "public"]);
     assert!(p.nat_hosts().is_empty());
 }
+
+// ------------------------------------------------------------ zones by ID
+
+#[test]
+fn zones_may_be_given_by_id_and_keep_it_until_resolved() {
+    let text = NAT
+        .replace("\"us-east-1a\"", "\"use1-az4\"")
+        .replace("\"us-east-1b\"", "\"use1-az6\"");
+    let p = accept(&text);
+    assert_eq!(p.subnets["a"].availability_zone, "use1-az4");
+    assert!(sagevpc::plan::zones::uses_ids(&p));
+    // The per-AZ checks work on IDs alike: one public subnet per AZ still holds.
+    assert_eq!(p.nat_hosts(), vec!["public-a", "public-b"]);
+}
+
+#[test]
+fn an_id_of_another_region_is_refused_at_its_line() {
+    let text = edit(
+        NAT,
+        "\"us-east-1a\"\ncidr = \"10.0.0.0/24\"",
+        "\"usw2-az1\"\ncidr = \"10.0.0.0/24\"",
+    );
+    let d = match validate_source(Path::new(FILE), &text) {
+        Err(e) => e.diagnostics[0].clone(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_diag(
+        &d,
+        pos(&text, "\"usw2-az1\""),
+        "subnets.a.availability_zone",
+        "is not an availability zone ID of region us-east-1 (its IDs start with \"use1-\"",
+    );
+}
+
+#[test]
+fn names_and_ids_are_not_mixed_in_one_plan() {
+    let text = edit(
+        NAT,
+        "\"us-east-1b\"\ncidr = \"10.0.101.0/24\"",
+        "\"use1-az6\"\ncidr = \"10.0.101.0/24\"",
+    );
+    // First the cause; the per-AZ NAT checks that follow from it come after.
+    let d = match validate_source(Path::new(FILE), &text) {
+        Err(e) => e.diagnostics[0].clone(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_diag(
+        &d,
+        pos(&text, "\"use1-az6\""),
+        "egress.public_subnets.public-b.availability_zone",
+        "gives the zone by ID but subnets.a gives it by name (\"us-east-1a\"): write every availability zone of the plan the same way",
+    );
+}
+
+#[test]
+fn a_name_of_another_region_suggests_both_forms() {
+    let text = edit(
+        NAT,
+        "\"us-east-1a\"\ncidr = \"10.0.0.0/24\"",
+        "\"eu-west-1a\"\ncidr = \"10.0.0.0/24\"",
+    );
+    let d = match validate_source(Path::new(FILE), &text) {
+        Err(e) => e.diagnostics[0].clone(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_diag(
+        &d,
+        pos(&text, "\"eu-west-1a\""),
+        "subnets.a.availability_zone",
+        "(give a name such as us-east-1a or an AZ ID such as use1-az1)",
+    );
+}

@@ -102,6 +102,7 @@ fn subnets(plan: &Plan, obs: &Observed, ids: &Ids, vpc: &str) -> Vec<ObservedSub
             ObservedSubnet {
                 vpc_id: vpc.to_string(),
                 availability_zone: s.availability_zone.clone(),
+                availability_zone_id: s.zone_id.clone(),
                 cidr: s.cidr.to_string(),
                 tags: Tags::new(),
                 available_ips: live.and_then(|o| o.available_ips),
@@ -261,7 +262,8 @@ pub fn failing(plan: &Plan, obs: &Observed) -> Vec<Finding> {
 
 /// [`failing`] as the warning lines `plan` prints.
 pub fn warnings(plan: &Plan, obs: &Observed) -> Vec<String> {
-    failing(plan, obs)
+    let (plan, _) = crate::changeset::placement::place_endpoints(plan, obs);
+    failing(&plan, obs)
         .iter()
         .map(|f| {
             let t = f.rule.text();

@@ -38,7 +38,9 @@ fn offered(v: &View) -> Vec<Finding> {
                 .subnet_ids
                 .iter()
                 .filter_map(|s| v.subnet(s))
-                .filter(|s| !svc.availability_zones.contains(&s.availability_zone))
+                .filter(|s| {
+                    !svc.offered_in(&s.availability_zone, s.availability_zone_id.as_deref())
+                })
                 .map(|s| format!("{} ({})", s.id, s.availability_zone))
                 .collect();
             let f = if lacking.is_empty() {

@@ -15,6 +15,7 @@ fn subnet(id: &str, az: &str, cidr: &str, free: u32) -> ObservedSubnet {
         id: id.into(),
         vpc_id: "vpc-1".into(),
         availability_zone: az.into(),
+        availability_zone_id: None,
         cidr: cidr.into(),
         tags: Tags::new(),
         available_ips: Some(free),
@@ -102,6 +103,7 @@ fn clean() -> View {
                 "us-east-1b".into(),
                 "us-east-1c".into(),
             ],
+            availability_zone_ids: vec![],
         })
         .collect();
     View {

@@ -202,7 +202,9 @@ pub struct Cx<'a> {
 
 /// Compute the changeset that brings `obs` to `plan`.
 pub fn diff(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
-    let mut cx = Cx::new(plan, obs, false);
+    let (placed, notes) = super::placement::place_endpoints(plan, obs);
+    let mut cx = Cx::new(&placed, obs, false);
+    cx.warnings.extend(notes);
     resources::check_all(&mut cx);
     if !cx.problems.is_empty() {
         return Err(DiffError {

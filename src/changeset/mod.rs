@@ -7,6 +7,7 @@
 
 pub mod adopt;
 mod engine;
+pub mod placement;
 mod residents;
 pub mod saved;
 
@@ -350,3 +351,5 @@ mod nat_tests;
 mod studio_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zones_tests;

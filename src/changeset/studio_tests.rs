@@ -289,6 +289,7 @@ fn hand_made_subnet(cloud: &FakeCloud, vpc: &str, free: u32, public: bool) -> St
         id: id.clone(),
         vpc_id: vpc.into(),
         availability_zone: "us-east-1b".into(),
+        availability_zone_id: None,
         cidr: "10.50.0.0/24".into(),
         tags: Default::default(),
         available_ips: Some(free),

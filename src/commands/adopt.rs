@@ -20,8 +20,8 @@ use crate::plan::Plan;
 use crate::render::{self, Progress};
 
 pub(super) async fn adopt_cmd(s: &mut Session<'_>, args: &AdoptArgs) -> Result<u8, String> {
-    let plan = s.load(&args.plan)?;
-    let aws = s.connect(&plan).await?;
+    let mut plan = s.load(&args.plan)?;
+    let aws = s.connect(&mut plan).await?;
     let t0 = Instant::now();
     let obs = observe::observe(&aws, &plan)
         .await

@@ -30,11 +30,11 @@ pub(super) async fn apply_cmd(
     if saved.is_some() && destroy {
         return Err("error: destroy takes a plan file, not a saved plan".into());
     }
-    let plan = match &saved {
+    let mut plan = match &saved {
         Some(saved) => saved.plan()?,
         None => s.load(&args.plan)?,
     };
-    let aws = s.connect(&plan).await?;
+    let aws = s.connect(&mut plan).await?;
     let (obs, fresh) = read_and_diff(s, &aws, &plan, goal).await?;
     let is_saved = saved.is_some();
     let cs = match saved {

@@ -90,8 +90,25 @@ impl<'c> Session<'c> {
 
     /// The AWS clients for `plan`'s region (the plan's region always wins). A profile
     /// that does not exist is an error here, before any call.
-    async fn connect(&mut self, plan: &Plan) -> Result<Aws, String> {
-        self.connect_to(&plan.region, &plan.request_limits).await
+    /// Connect for `plan`, and turn the zones it gives by ID into this account's names
+    /// (one DescribeAvailabilityZones, only when it gives any).
+    async fn connect(&mut self, plan: &mut Plan) -> Result<Aws, String> {
+        let aws = self.connect_to(&plan.region, &plan.request_limits).await?;
+        if crate::plan::zones::uses_ids(plan) {
+            let zones = crate::resources::subnet::Api::describe_zones(&aws)
+                .await
+                .map_err(|e| {
+                    self.explain("reading the region's availability zones", &e, &plan.region)
+                })?;
+            crate::plan::zones::resolve(plan, &zones).map_err(|p| {
+                format!(
+                    "error: plan {} cannot be applied as it is:\n{}\nNothing was sent to AWS but the read of the zones.",
+                    plan.source.display(),
+                    p.join("\n")
+                )
+            })?;
+        }
+        Ok(aws)
     }
 
     async fn connect_to(

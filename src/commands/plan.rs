@@ -29,8 +29,8 @@ pub(super) fn count(n: usize, what: &str) -> String {
 }
 
 pub(super) async fn plan_cmd(s: &mut Session<'_>, args: &PlanArgs) -> Result<u8, String> {
-    let plan = s.load(&args.plan)?;
-    let aws = s.connect(&plan).await?;
+    let mut plan = s.load(&args.plan)?;
+    let aws = s.connect(&mut plan).await?;
     let (obs, cs) = read_and_diff(s, &aws, &plan, Goal::Apply).await?;
     if let Some(out) = &args.out {
         SavedPlan::new(&args.plan, &plan, &obs, &cs)?.write(out)?;
@@ -59,8 +59,8 @@ pub(super) async fn output_cmd(
     s: &mut Session<'_>,
     args: &crate::cli::OutputArgs,
 ) -> Result<u8, String> {
-    let plan = s.load(&args.plan)?;
-    let aws = s.connect(&plan).await?;
+    let mut plan = s.load(&args.plan)?;
+    let aws = s.connect(&mut plan).await?;
     let obs = crate::observe::observe(&aws, &plan)
         .await
         .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
@@ -73,8 +73,8 @@ pub(super) async fn output_cmd(
 }
 
 pub(super) async fn graph_cmd(s: &mut Session<'_>, args: &GraphArgs) -> Result<u8, String> {
-    let plan = s.load(&args.plan)?;
-    let aws = s.connect(&plan).await?;
+    let mut plan = s.load(&args.plan)?;
+    let aws = s.connect(&mut plan).await?;
     let goal = if args.destroy {
         Goal::Destroy { keep_vpc: false }
     } else {

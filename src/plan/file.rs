@@ -171,6 +171,9 @@ pub struct RawInterfaceEndpoints {
     pub private_dns: S<bool>,
     /// Path of a JSON policy document applied to every interface endpoint.
     pub policy: Option<S<String>>,
+    /// Place each endpoint only in the subnets whose AZ offers its service (the plan
+    /// output says where it left one out), instead of refusing the plan.
+    pub skip_unsupported_azs: Option<S<bool>>,
     /// Per-service policies, by short service name.
     #[serde(default)]
     pub access: BTreeMap<S<String>, S<RawEndpointAccess>>,

@@ -7,6 +7,7 @@ pub mod policy;
 pub mod services;
 pub mod starter;
 pub mod validate;
+pub mod zones;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -156,7 +157,11 @@ pub enum VpcSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubnetSpec {
+    /// The zone's name in the caller's account (as written, or mapped from the ID the
+    /// plan gives, see `zones::resolve`).
     pub availability_zone: String,
+    /// The zone's ID (`use1-az1`) when the plan gives it by ID.
+    pub zone_id: Option<String>,
     pub cidr: Ipv4Net,
 }
 
@@ -206,6 +211,9 @@ pub struct InterfaceEndpointSpec {
     /// A policy sagevpc builds (`[interface_endpoints.access.<service>]`); never
     /// together with `policy`.
     pub intent: Option<access::EndpointIntent>,
+    /// `skip_unsupported_azs`: leave out the subnets in AZs where the service is not
+    /// offered, instead of refusing the plan.
+    pub skip_unsupported_azs: bool,
 }
 
 impl Plan {

@@ -71,6 +71,26 @@ pub struct ServiceInfo {
     pub service_name: String,
     pub endpoint_type: EndpointType,
     pub availability_zones: Vec<String>,
+    /// The same zones by ID, when AWS tells them (`ServiceDetail.AvailabilityZoneIds`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability_zone_ids: Vec<String>,
+}
+
+impl ServiceInfo {
+    /// Whether the service is offered in a zone: compared by ID when both sides know
+    /// it (IDs name the same zone in every account), else by this account's name. A
+    /// service that lists no zones is taken as offered everywhere.
+    pub fn offered_in(&self, name: &str, id: Option<&str>) -> bool {
+        match id {
+            Some(id) if !self.availability_zone_ids.is_empty() => {
+                self.availability_zone_ids.iter().any(|z| z == id)
+            }
+            _ => {
+                self.availability_zones.is_empty()
+                    || self.availability_zones.iter().any(|z| z == name)
+            }
+        }
+    }
 }
 
 /// State of an endpoint as polled by the waiter.

@@ -16,7 +16,7 @@ use crate::changeset::{client_token, Attrs, Cx, IdRef, Matched, Replacement, DIF
 use crate::execute::{NodeFailure, Run};
 use crate::model::{Address, Kind};
 use crate::observe::{owned_key, Observed, Tags};
-use crate::plan::{InterfaceEndpointSpec, Ref};
+use crate::plan::{InterfaceEndpointSpec, Plan, Ref};
 
 pub use super::endpoint::Api;
 
@@ -523,23 +523,34 @@ fn service_availability(cx: &mut Cx) {
             continue;
         };
         for r in &spec.subnets {
-            let az = match r {
-                Ref::Key(k) => plan.subnets.get(k).map(|s| s.availability_zone.clone()),
-                Ref::Id(id) => obs
-                    .referenced_subnets
-                    .iter()
-                    .find(|s| &s.id == id)
-                    .map(|s| s.availability_zone.clone()),
+            let Some((az, id)) = zone_of(plan, obs, r) else {
+                continue;
             };
-            let Some(az) = az else { continue };
-            if !svc.availability_zones.is_empty() && !svc.availability_zones.contains(&az) {
+            if !svc.offered_in(&az, id.as_deref()) {
                 cx.problems.push(format!(
-                    "interface_endpoints.subnets: {key}: {} is not offered in {az} (subnet {r}); it is offered in: {}",
+                    "interface_endpoints.subnets: {key}: {} is not offered in {az}{} (subnet {r}); it is offered in: {}{}",
                     spec.service_name,
-                    svc.availability_zones.join(", ")
+                    id.map(|i| format!(" ({i})")).unwrap_or_default(),
+                    svc.availability_zones.join(", "),
+                    if spec.skip_unsupported_azs { "" } else { ". With skip_unsupported_azs = true under [interface_endpoints] the endpoint leaves such subnets out" }
                 ));
             }
         }
+    }
+}
+
+/// The zone (name, and ID when known) of a subnet an endpoint names.
+pub fn zone_of(plan: &Plan, obs: &Observed, r: &Ref) -> Option<(String, Option<String>)> {
+    match r {
+        Ref::Key(k) => plan
+            .subnets
+            .get(k)
+            .map(|s| (s.availability_zone.clone(), s.zone_id.clone())),
+        Ref::Id(id) => obs
+            .referenced_subnets
+            .iter()
+            .find(|s| &s.id == id)
+            .map(|s| (s.availability_zone.clone(), s.availability_zone_id.clone())),
     }
 }
 

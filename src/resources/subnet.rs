@@ -20,6 +20,9 @@ pub struct ObservedSubnet {
     pub id: String,
     pub vpc_id: String,
     pub availability_zone: String,
+    /// The zone's ID (`use1-az1`), when AWS tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
     pub cidr: String,
     pub tags: Tags,
     /// Free IPv4 addresses (`AvailableIpAddressCount`), for Studio's capacity check.
@@ -99,6 +102,8 @@ pub trait Api: Send + Sync {
     /// Every subnet of a VPC (to check that new ones do not overlap them).
     fn describe_subnets_in_vpc(&self, vpc_id: &str) -> impl Call<Vec<ObservedSubnet>>;
     fn create_subnet(&self, vpc_id: &str, az: &str, cidr: &str, tags: &Tags) -> impl Call<String>;
+    /// The region's available zones (names and IDs), read when the plan gives zones by ID.
+    fn describe_zones(&self) -> impl Call<Vec<crate::plan::zones::Zone>>;
     /// Retries `DependencyViolation` for a bounded time; a subnet already gone is done.
     fn delete_subnet(&self, id: &str) -> impl Call<()>;
 }
@@ -241,10 +246,15 @@ fn free_block(blocks: &[Ipv4Net], taken: &[Ipv4Net], prefix: u8) -> Option<Ipv4N
 }
 
 fn want_attrs(spec: &SubnetSpec) -> Attrs {
-    attrs([
+    let mut a = attrs([
         ("availability_zone", json!(spec.availability_zone)),
         ("cidr", json!(spec.cidr.to_string())),
-    ])
+    ]);
+    // The ID the plan gave the zone by, beside this account's name for it.
+    if let Some(id) = &spec.zone_id {
+        a.insert("availability_zone_id".into(), json!(id));
+    }
+    a
 }
 
 fn create(cx: &mut Cx, addr: &Address, spec: &SubnetSpec) -> usize {

@@ -138,6 +138,7 @@ impl Aws {
                         service_name: name.to_string(),
                         endpoint_type,
                         availability_zones: d.availability_zones().to_vec(),
+                        availability_zone_ids: d.availability_zone_ids().to_vec(),
                     });
                 }
             }

@@ -5,6 +5,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType};
 use super::{plan_filter, tag_spec, tags_of};
 use crate::aws::{op_name, pages, retry_dependency, retry_not_found, send, Aws, AwsError};
 use crate::observe::Tags;
+use crate::plan::zones::Zone;
 use crate::resources::subnet::{Api, ObservedSubnet};
 
 fn subnet_of(s: &aws_sdk_ec2::types::Subnet) -> Option<ObservedSubnet> {
@@ -12,6 +13,7 @@ fn subnet_of(s: &aws_sdk_ec2::types::Subnet) -> Option<ObservedSubnet> {
         id: s.subnet_id()?.to_string(),
         vpc_id: s.vpc_id().unwrap_or_default().to_string(),
         availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+        availability_zone_id: s.availability_zone_id().map(str::to_string),
         cidr: s.cidr_block().unwrap_or_default().to_string(),
         tags: tags_of(s.tags()),
         available_ips: s
@@ -52,6 +54,23 @@ impl Api for Aws {
             .set_values(Some(ids.to_vec()))
             .build();
         self.describe_subnets(vec![f]).await
+    }
+
+    async fn describe_zones(&self) -> Result<Vec<Zone>, AwsError> {
+        let out = send!(self
+            .ec2
+            .describe_availability_zones()
+            .filters(super::filter("state", "available")))?;
+        Ok(out
+            .availability_zones()
+            .iter()
+            .filter_map(|z| {
+                Some(Zone {
+                    name: z.zone_name()?.to_string(),
+                    id: z.zone_id()?.to_string(),
+                })
+            })
+            .collect())
     }
 
     async fn describe_subnets_in_vpc(&self, vpc_id: &str) -> Result<Vec<ObservedSubnet>, AwsError> {

@@ -51,6 +51,7 @@ fn subnet(id: &str, cidr: &str, az: &str) -> ObservedSubnet {
         id: id.into(),
         vpc_id: VPC.into(),
         availability_zone: az.into(),
+        availability_zone_id: None,
         cidr: cidr.into(),
         tags: tags(&[("Name", "hand-made")]),
         available_ips: Some(250),
@@ -170,6 +171,7 @@ fn observed() -> Observed {
         service_name: format!("com.amazonaws.us-east-1.{name}"),
         endpoint_type,
         availability_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+        availability_zone_ids: vec![],
     };
     Observed {
         services: vec![

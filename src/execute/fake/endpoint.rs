@@ -70,21 +70,33 @@ impl Api for FakeCloud {
             })
             .unwrap_or("us-east-1")
             .to_string();
-        let azs: Vec<String> = "abcdef".chars().map(|c| format!("{region}{c}")).collect();
+        let all: Vec<String> = "abcdef".chars().map(|c| format!("{region}{c}")).collect();
+        let w = self.world();
         let mut out = Vec::new();
         for n in names {
+            let missing = w.services_missing.get(n);
+            let azs: Vec<String> = all
+                .iter()
+                .filter(|z| missing.is_none_or(|m| !m.contains(z)))
+                .cloned()
+                .collect();
+            let ids: Vec<String> = match w.service_zone_ids {
+                true => azs
+                    .iter()
+                    .filter_map(|z| super::network::zone_id(z))
+                    .collect(),
+                false => Vec::new(),
+            };
             let is_gateway = n.ends_with(".s3") || n.ends_with(".dynamodb");
-            out.push(ServiceInfo {
-                service_name: n.clone(),
-                endpoint_type: EndpointType::Interface,
-                availability_zones: azs.clone(),
-            });
-            if is_gateway {
-                out.push(ServiceInfo {
-                    service_name: n.clone(),
-                    endpoint_type: EndpointType::Gateway,
-                    availability_zones: azs.clone(),
-                });
+            for endpoint_type in [EndpointType::Interface, EndpointType::Gateway] {
+                if endpoint_type == EndpointType::Interface || is_gateway {
+                    out.push(ServiceInfo {
+                        service_name: n.clone(),
+                        endpoint_type,
+                        availability_zones: azs.clone(),
+                        availability_zone_ids: ids.clone(),
+                    });
+                }
             }
         }
         Ok(out)
@@ -101,6 +113,25 @@ impl Api for FakeCloud {
     async fn create_endpoint(&self, ep: NewEndpoint<'_>) -> Result<(String, String), AwsError> {
         let id = self.new_id("vpce");
         let mut w = self.world();
+        let missing = w
+            .services_missing
+            .get(ep.service_name)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(s) = w
+            .subnets
+            .iter()
+            .find(|s| ep.subnet_ids.contains(&s.id) && missing.contains(&s.availability_zone))
+        {
+            return Err(err(
+                "CreateVpcEndpoint",
+                "InvalidParameter",
+                format!(
+                    "The VPC endpoint service {} does not support the availability zone of the subnet: {}",
+                    ep.service_name, s.id
+                ),
+            ));
+        }
         if ep.endpoint_type == EndpointType::Gateway {
             for r in w
                 .route_tables

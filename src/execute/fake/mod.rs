@@ -13,6 +13,7 @@ mod network;
 mod security_group;
 mod studio;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +48,11 @@ pub struct World {
     pub addresses: Vec<crate::observe::ObservedAddress>,
     /// NAT gateways not yet deleted (they are deleted at once here).
     pub nat_gateways: Vec<crate::observe::ObservedNatGateway>,
+    /// Zones (by name) where an endpoint service (full name) is not offered; every
+    /// other service is offered in us-east-1a to f.
+    pub services_missing: BTreeMap<String, Vec<String>>,
+    /// Whether endpoint service answers carry AZ IDs (AWS's do, LocalStack's do not).
+    pub service_zone_ids: bool,
 }
 
 pub struct FakeCloud {

@@ -215,6 +215,19 @@ impl subnet::Api for FakeCloud {
             .collect())
     }
 
+    async fn describe_zones(&self) -> Result<Vec<crate::plan::zones::Zone>, AwsError> {
+        Ok("abcdef"
+            .chars()
+            .filter_map(|c| {
+                let name = format!("us-east-1{c}");
+                Some(crate::plan::zones::Zone {
+                    id: zone_id(&name)?,
+                    name,
+                })
+            })
+            .collect())
+    }
+
     async fn describe_subnets_in_vpc(&self, vpc_id: &str) -> Result<Vec<ObservedSubnet>, AwsError> {
         let w = self.world();
         Ok(w.subnets
@@ -250,6 +263,7 @@ impl subnet::Api for FakeCloud {
             id: id.clone(),
             vpc_id: vpc_id.into(),
             availability_zone: az.into(),
+            availability_zone_id: zone_id(az),
             cidr: cidr.into(),
             tags: tags.clone(),
             // AWS reserves 5 addresses of every subnet.
@@ -501,4 +515,20 @@ impl super::World {
             .find(|x| x.id == id)
             .map(|x| &mut x.tags)
     }
+}
+
+/// The fake account's zone IDs: names map to IDs in no particular order, as on AWS
+/// (us-east-1a is use1-az4 here).
+pub fn zone_id(name: &str) -> Option<String> {
+    let letter = name.strip_prefix("us-east-1")?;
+    let n = match letter {
+        "a" => 4,
+        "b" => 6,
+        "c" => 1,
+        "d" => 2,
+        "e" => 3,
+        "f" => 5,
+        _ => return None,
+    };
+    Some(format!("use1-az{n}"))
 }

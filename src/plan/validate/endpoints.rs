@@ -233,6 +233,10 @@ pub(super) fn interfaces(
                 private_dns: *ie.private_dns.get_ref(),
                 policy,
                 intent,
+                skip_unsupported_azs: ie
+                    .skip_unsupported_azs
+                    .as_ref()
+                    .is_some_and(|s| *s.get_ref()),
             };
             (s, spec)
         })

@@ -394,6 +394,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         (&subnets, &security_groups, &sg_keys),
         &gateway_endpoints,
     );
+    network::zone_style(ctx, &raw);
     let egress = network::egress(ctx, &raw, &region, vpc_cidr, &subnets);
     let request_limits = network::request_limits(ctx, &raw);
     let net = studio::Network {

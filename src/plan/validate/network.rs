@@ -124,19 +124,18 @@ fn check_subnet(
 ) -> Option<SubnetSpec> {
     let az = sub.availability_zone.get_ref();
     // With an invalid region, its own error says it all.
-    let az_ok = ctx.region.is_empty()
-        || (az.len() > region.len()
-            && az.starts_with(region)
-            && az[region.len()..]
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
-    if !az_ok {
-        ctx.err(
-            sub.availability_zone.span(),
-            format!("{field}.availability_zone"),
-            format!("{az:?} is not an availability zone of region {region} (e.g. {region}a)"),
-        );
-    }
+    let az_ok = match crate::plan::zones::check(region, az) {
+        _ if ctx.region.is_empty() => true,
+        Ok(()) => true,
+        Err(m) => {
+            ctx.err(
+                sub.availability_zone.span(),
+                format!("{field}.availability_zone"),
+                m,
+            );
+            false
+        }
+    };
     let cidr = match parse_v4_cidr(sub.cidr.get_ref()) {
         Ok(n) => n,
         Err(m) => {
@@ -170,8 +169,50 @@ fn check_subnet(
     }
     Some(SubnetSpec {
         availability_zone: az.clone(),
+        zone_id: None,
         cidr,
     })
+}
+
+/// Every zone of a plan is written the same way, by name or by ID: names are mapped to
+/// zones per account, so offline a name and an ID cannot be told apart or alike (the
+/// per-AZ checks, one endpoint subnet and one NAT per AZ, need that).
+pub(super) fn zone_style(ctx: &mut Ctx, raw: &RawPlan) {
+    let public = raw
+        .egress
+        .as_ref()
+        .map(|e| &e.get_ref().public_subnets)
+        .into_iter()
+        .flatten()
+        .map(|(k, s)| (format!("egress.public_subnets.{}", k.get_ref()), s));
+    let all: Vec<(String, &S<RawSubnet>)> = raw
+        .subnets
+        .iter()
+        .map(|(k, s)| (format!("subnets.{}", k.get_ref()), s))
+        .chain(public)
+        .collect();
+    let Some((first_field, first)) = all.first() else {
+        return;
+    };
+    let by_id =
+        |s: &S<RawSubnet>| crate::plan::zones::is_zone_id(s.get_ref().availability_zone.get_ref());
+    let style = |id: bool| if id { "by ID" } else { "by name" };
+    for (field, s) in &all[1..] {
+        if by_id(s) != by_id(first) {
+            let az = &s.get_ref().availability_zone;
+            ctx.err(
+                az.span(),
+                format!("{field}.availability_zone"),
+                format!(
+                    "{:?} gives the zone {} but {first_field} gives it {} ({:?}): write every availability zone of the plan the same way (names are mapped to zones per account, IDs are the same in every account)",
+                    az.get_ref(),
+                    style(by_id(s)),
+                    style(by_id(first)),
+                    first.get_ref().availability_zone.get_ref()
+                ),
+            );
+        }
+    }
 }
 
 /// `[egress]`: how the VPC reaches the internet. Public subnets are checked like the
