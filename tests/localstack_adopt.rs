@@ -227,3 +227,185 @@ async fn another_plans_subnet_in_an_adopted_vpc_is_named_and_nothing_is_tagged()
     assert_eq!(tag(vpc.tags(), TAG_PLAN), None);
     dir.keep();
 }
+
+async fn sts_endpoint(c: &aws_sdk_ec2::Client, fx: &Adopted) -> String {
+    c.create_vpc_endpoint()
+        .vpc_id(&fx.vpc_id)
+        .service_name("com.amazonaws.us-east-1.sts")
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&fx.subnet_a)
+        .security_group_ids(&fx.sg)
+        .private_dns_enabled(false)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint sts (fixture)")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("endpoint id")
+        .to_string()
+}
+
+fn by_id_plan(name: &str, fx: &Adopted, table: &str, sts: &str) -> String {
+    format!(
+        r#"name = "{name}"
+region = "us-east-1"
+
+[vpc]
+id = "{vpc}"
+
+[subnets.a]
+id = "{subnet_a}"
+
+[subnets.new-c]
+availability_zone = "us-east-1c"
+cidr = "10.218.3.0/24"
+
+[security_groups.clients]
+id = "{sg}"
+
+[security_groups.endpoints]
+description = "Endpoints"
+ingress = [{{ from = "clients", protocol = "tcp", ports = "443" }}]
+
+[route_tables.legacy]
+id = "{table}"
+
+[gateway_endpoints.s3]
+route_tables = ["legacy"]
+
+[existing_endpoints]
+sts = "{sts}"
+
+[interface_endpoints]
+services = ["sagemaker.api"]
+subnets = ["a", "new-c"]
+security_groups = ["endpoints"]
+private_dns = false
+"#,
+        vpc = fx.vpc_id,
+        subnet_a = fx.subnet_a,
+        sg = fx.sg,
+    )
+}
+
+/// Subnets, a group, a route table and an endpoint named by id are used and never
+/// touched: the plan's endpoint goes into the existing subnet, its group admits the
+/// existing group, the S3 gateway goes on the existing table, the existing endpoint
+/// counts as the plan's sts endpoint; none of them is tagged, changed or deleted.
+#[tokio::test]
+async fn resources_named_by_id_are_used_and_never_touched() {
+    let c = ec2().await;
+    let name = unique_name("useid");
+    let mut fx = Adopted::create(&c, &name, 218).await;
+    let table = fx.add_route_table(&c, &fx.subnet_a.clone()).await;
+    let sts = sts_endpoint(&c, &fx).await;
+    let rules_before = security_group_by_id(&c, &fx.sg)
+        .await
+        .unwrap()
+        .ip_permissions()
+        .to_vec();
+    let mut dir = PlanDir::new(&name);
+    let text = by_id_plan(&name, &fx, &table, &sts);
+    let plan = dir.write("byid.toml", &text).to_string_lossy().to_string();
+
+    let (out, err) = run_expect(0, &["apply", &plan, "--auto-approve"]);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(&format!(
+            "existing_endpoints.sts: endpoint {sts} has private DNS off"
+        )),
+        "{all}"
+    );
+    assert!(
+        !all.contains("subnet.a"),
+        "an existing subnet is no plan resource:\n{all}"
+    );
+    let api = endpoints_of(&c, &name).await;
+    let api = api
+        .iter()
+        .find(|e| e.service_name() == Some("com.amazonaws.us-east-1.sagemaker.api"))
+        .expect("api endpoint");
+    assert!(api.subnet_ids().contains(&fx.subnet_a), "{api:?}");
+    let s3 = endpoints_of(&c, &name).await;
+    let s3 = s3
+        .iter()
+        .find(|e| e.service_name() == Some("com.amazonaws.us-east-1.s3"))
+        .expect("s3");
+    assert!(s3.route_table_ids().contains(&table), "{s3:?}");
+    let groups = security_groups_of(&c, &name).await;
+    let ep_group = groups
+        .iter()
+        .find(|g| g.group_name() == Some(&format!("{name}-endpoints")))
+        .expect("group");
+    assert!(
+        ep_group.ip_permissions().iter().any(|p| p
+            .user_id_group_pairs()
+            .iter()
+            .any(|g| g.group_id() == Some(fx.sg.as_str()))),
+        "{ep_group:?}"
+    );
+    // The existing ones carry no ownership tag and are as they were.
+    let owned_now = owned(&c, &name).await;
+    for id in [&fx.subnet_a, &fx.sg, &table, &sts] {
+        assert!(!owned_now.ids().contains(id), "{id} was tagged");
+    }
+    let after = security_group_by_id(&c, &fx.sg)
+        .await
+        .unwrap()
+        .ip_permissions()
+        .to_vec();
+    assert_eq!(rules_before, after);
+    let (out, _) = run_expect(0, &["plan", &plan, "--detailed-exitcode"]);
+    assert!(out.contains("No changes."), "{out}");
+
+    // Named wrongly: refused at plan time, naming the field; nothing is sent.
+    let logs = c
+        .create_vpc_endpoint()
+        .vpc_id(&fx.vpc_id)
+        .service_name("com.amazonaws.us-east-1.logs")
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&fx.subnet_b)
+        .private_dns_enabled(false)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint logs (fixture)")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id().map(str::to_string))
+        .expect("endpoint id");
+    let wrong = dir.write(
+        "wrong.toml",
+        &text
+            .replace(&sts, &logs)
+            .replace(&fx.subnet_a, "subnet-0123456789abcdef0"),
+    );
+    let (_, err) = run_expect(1, &["plan", &wrong.to_string_lossy()]);
+    assert!(err.contains(&format!("existing_endpoints.sts: endpoint {logs} is for com.amazonaws.us-east-1.logs, not com.amazonaws.us-east-1.sts")), "{err}");
+    assert!(
+        err.contains("subnets.a: subnet subnet-0123456789abcdef0 does not exist"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("interface_endpoints.subnets: subnet subnet-0123456789abcdef0"),
+        "said twice:\n{err}"
+    );
+
+    dir.write("byid.toml", &text);
+    run_expect(0, &["destroy", &plan, "--auto-approve"]);
+    assert_eq!(owned(&c, &name).await.total(), 0);
+    assert!(subnet_by_id(&c, &fx.subnet_a).await.is_some());
+    assert!(security_group_by_id(&c, &fx.sg).await.is_some());
+    let left: Vec<String> = endpoints_in_vpc(&c, &fx.vpc_id)
+        .await
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e.state().map(|s| s.as_str()),
+                Some("deleted") | Some("Deleted")
+            )
+        })
+        .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
+        .collect();
+    left.iter()
+        .for_each(|e| assert!(e == &sts || e == &logs, "{left:?}"));
+    assert!(left.contains(&sts), "{left:?}");
+}

@@ -346,6 +346,8 @@ impl std::ops::Add for Pair {
 #[cfg(test)]
 mod access_tests;
 #[cfg(test)]
+mod existing_tests;
+#[cfg(test)]
 mod nat_tests;
 #[cfg(test)]
 mod studio_tests;

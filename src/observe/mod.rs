@@ -54,6 +54,9 @@ pub struct Observed {
     pub foreign_endpoints: Vec<ObservedEndpoint>,
     /// Existing subnets the plan names by id.
     pub referenced_subnets: Vec<ObservedSubnet>,
+    /// Existing security groups the plan names by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referenced_groups: Vec<ObservedSecurityGroup>,
     /// Endpoint services of the region that the plan names, with their AZs.
     pub services: Vec<ServiceInfo>,
     /// Every service name of the region, read only when the plan names one the region
@@ -156,6 +159,7 @@ fn references(plan: &Plan) -> (Vec<String>, Vec<String>) {
             Ref::Id(id) => Some(id.clone()),
             Ref::Key(_) => None,
         })
+        .chain(plan.existing.subnets.values().cloned())
         .collect();
     let names: BTreeSet<String> = plan
         .interface_endpoints
@@ -179,7 +183,8 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
     let name = plan.name.as_str();
     let (subnet_ids, names) = references(plan);
     let lists = prefix_list_names(plan);
-    let (egress, vpcs, igws, subnets, rts, sgs, eps, referenced, services, prefix_lists) = tokio::join!(
+    let group_ids = group_references(plan);
+    let (egress, vpcs, igws, subnets, rts, sgs, eps, referenced, services, prefix_lists, groups) = tokio::join!(
         async {
             tokio::try_join!(
                 elastic_ip::Api::describe_addresses_by_plan(c, name),
@@ -221,6 +226,13 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
                 security_group::Api::describe_prefix_lists(c, &lists).await
             }
         },
+        async {
+            if group_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                security_group::Api::describe_security_groups_by_ids(c, &group_ids).await
+            }
+        },
     );
     let mut obs = Observed {
         vpcs: vpcs?,
@@ -231,6 +243,7 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         endpoints: eps?,
         foreign_endpoints: Vec::new(),
         referenced_subnets: referenced?,
+        referenced_groups: groups?,
         services: services?,
         offered: Vec::new(),
         same_cidr: Vec::new(),
@@ -299,11 +312,12 @@ async fn read_in_vpc<C: Cloud>(
 ) -> Result<(), AwsError> {
     let name = plan.name.as_str();
     let home = home.to_string();
-    let want_foreign = !plan.interface_endpoints.is_empty();
+    let want_foreign = !plan.interface_endpoints.is_empty() || !plan.existing.endpoints.is_empty();
     // Adopted subnets: which route tables they use (the gateway endpoint's, and
     // Studio's private-subnet check).
-    let want_tables =
-        (!plan.gateway_endpoints.is_empty() || plan.studio.is_some()) && !subnet_ids.is_empty();
+    let want_tables = ((!plan.gateway_endpoints.is_empty() || plan.studio.is_some())
+        && !subnet_ids.is_empty())
+        || !plan.existing.route_tables.is_empty();
     let want_subnets = creates_a_subnet(plan, &obs.subnets);
     let (dns, foreign, tables, in_vpc) = tokio::join!(
         vpc::Api::describe_vpc_dns(c, &home),
@@ -458,6 +472,22 @@ fn prefix_list_names(plan: &Plan) -> Vec<String> {
     names.into_iter().collect()
 }
 
+/// Security groups the plan names by id: under keys of its own, and in the endpoints'
+/// groups.
+fn group_references(plan: &Plan) -> Vec<String> {
+    let ids: BTreeSet<String> = plan
+        .interface_endpoints
+        .values()
+        .flat_map(|e| e.security_groups.iter())
+        .filter_map(|r| match r {
+            Ref::Id(id) => Some(id.clone()),
+            Ref::Key(_) => None,
+        })
+        .chain(plan.existing.security_groups.values().cloned())
+        .collect();
+    ids.into_iter().collect()
+}
+
 /// Whether the plan has a subnet that is not there yet as it is planned (by its key,
 /// CIDR and zone): then the VPC's other subnets are read, to refuse an overlap offline.
 fn creates_a_subnet(plan: &Plan, owned: &[ObservedSubnet]) -> bool {
@@ -494,6 +524,7 @@ impl Observed {
             endpoints,
             foreign_endpoints,
             referenced_subnets,
+            referenced_groups,
             services,
             offered,
             same_cidr,
@@ -532,11 +563,13 @@ impl Observed {
         sorted(endpoints);
         sorted(foreign_endpoints);
         sorted(referenced_subnets);
+        sorted(referenced_groups);
         services.sort_by(|a, b| {
             (&a.service_name, a.endpoint_type as u8).cmp(&(&b.service_name, b.endpoint_type as u8))
         });
         for s in services.iter_mut() {
             s.availability_zones.sort();
+            s.availability_zone_ids.sort();
         }
         let json = serde_json::to_vec(&o).expect("observed state serialises");
         Sha256::digest(&json)

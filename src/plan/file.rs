@@ -17,11 +17,18 @@ pub struct RawPlan {
     #[serde(default)]
     pub tags: BTreeMap<String, S<String>>,
     #[serde(default)]
-    pub subnets: BTreeMap<S<String>, S<RawSubnet>>,
+    pub subnets: BTreeMap<S<String>, S<RawPlanSubnet>>,
     #[serde(default)]
     pub security_groups: BTreeMap<S<String>, S<RawSecurityGroup>>,
     #[serde(default)]
     pub gateway_endpoints: BTreeMap<S<String>, S<RawGatewayEndpoint>>,
+    /// Route tables that exist, named by id under a key (used, never owned).
+    #[serde(default)]
+    pub route_tables: BTreeMap<S<String>, S<RawExisting>>,
+    /// Endpoints that exist in the VPC, by short service name: used instead of creating
+    /// one (`sts = "vpce-..."`), never owned.
+    #[serde(default)]
+    pub existing_endpoints: BTreeMap<S<String>, S<String>>,
     #[serde(default)]
     pub interface_endpoints: Option<S<RawInterfaceEndpoints>>,
     #[serde(default)]
@@ -121,10 +128,30 @@ pub struct RawSubnet {
     pub cidr: S<String>,
 }
 
+/// `[subnets.<key>]`: a subnet the plan owns (`availability_zone` and `cidr`), or one
+/// that exists, by `id`, that the plan uses but never owns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlanSubnet {
+    pub availability_zone: Option<S<String>>,
+    pub cidr: Option<S<String>>,
+    pub id: Option<S<String>>,
+}
+
+/// `[route_tables.<key>]`: an existing resource by id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExisting {
+    pub id: S<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecurityGroup {
-    pub description: S<String>,
+    /// Required for a group the plan owns.
+    pub description: Option<S<String>>,
+    /// An existing group, used by the plan (rules, endpoints) but never owned.
+    pub id: Option<S<String>>,
     #[serde(default)]
     pub ingress: Vec<S<RawRule>>,
     /// Absent: AWS's default allow-all egress is kept. Present: exactly these rules.

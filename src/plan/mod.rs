@@ -43,6 +43,21 @@ pub struct Plan {
     pub studio: Option<StudioSpec>,
     /// The IAM policy that keeps Studio's presigned URLs inside the VPC (`[studio_access]`).
     pub studio_access: Option<access::StudioAccessSpec>,
+    /// Resources that exist, named by id: used, never created, tagged, changed or deleted.
+    pub existing: Existing,
+}
+
+/// What a plan names by `id` under a key of its own (in a VPC it names by id): subnets,
+/// security groups, route tables, and endpoints by short service name. References to
+/// those keys are the ids (`Ref::Id`, `Peer::ForeignGroup`) from validation on; plan
+/// time checks each is there, in the plan's VPC.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Existing {
+    pub subnets: BTreeMap<String, String>,
+    pub security_groups: BTreeMap<String, String>,
+    pub route_tables: BTreeMap<String, String>,
+    /// By short service name (`sts`, `s3`).
+    pub endpoints: BTreeMap<String, String>,
 }
 
 /// `[studio]`: a VpcOnly Studio domain in the plan's network. Its security groups (the

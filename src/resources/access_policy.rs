@@ -295,8 +295,10 @@ pub fn document(cx: &Cx, spec: &StudioAccessSpec) -> Doc {
             .iter()
             .map(|s| {
                 let a = Address::new(Kind::InterfaceEndpoint, *s);
-                let r = cx
-                    .reference(&a)
+                // An endpoint the plan uses by id (`[existing_endpoints]`) is named as it is.
+                let existing = cx.plan.existing.endpoints.get(*s).cloned().map(IdRef::Id);
+                let r = existing
+                    .or_else(|| cx.reference(&a))
                     .unwrap_or_else(|| IdRef::Id(format!("({a})")));
                 b.id(&a.to_string(), r)
             })

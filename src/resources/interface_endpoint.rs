@@ -569,13 +569,17 @@ fn subnets_by_id(cx: &mut Cx) {
         })
         .collect();
     for id in ids {
+        // One named under a key is checked as such (resources/existing.rs).
+        let keyed = plan.existing.subnets.values().any(|v| v == id);
         let Some(s) = obs.referenced_subnets.iter().find(|s| s.id == id) else {
-            cx.problems.push(format!(
-                "interface_endpoints.subnets: subnet {id} does not exist"
-            ));
+            if !keyed {
+                cx.problems.push(format!(
+                    "interface_endpoints.subnets: subnet {id} does not exist"
+                ));
+            }
             continue;
         };
-        if Some(s.vpc_id.as_str()) != vpc_id {
+        if Some(s.vpc_id.as_str()) != vpc_id && !keyed {
             cx.problems.push(format!(
                 "interface_endpoints.subnets: subnet {id} is in {}, not in the plan's VPC {}",
                 s.vpc_id,

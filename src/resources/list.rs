@@ -154,6 +154,7 @@ macro_rules! kinds {
         /// Engine dispatch: every kind's checks.
         pub(crate) fn check_all(cx: &mut Cx) {
             $(<$module::$unit as ResourceKind>::check(cx);)*
+            crate::resources::existing::check(cx);
         }
 
         /// Engine dispatch: every kind, in dependency order.

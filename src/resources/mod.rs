@@ -34,6 +34,7 @@ mod list;
 pub mod access_policy;
 pub mod elastic_ip;
 pub mod endpoint;
+mod existing;
 pub mod gateway_endpoint;
 pub mod iam_role;
 pub mod interface_endpoint;

@@ -91,6 +91,12 @@ impl KindOp for Op {
 pub trait Api: Send + Sync {
     fn describe_security_groups_by_plan(&self, plan: &str)
         -> impl Call<Vec<ObservedSecurityGroup>>;
+    /// Existing groups the plan names by id (those that exist: a filter, not a list
+    /// of ids AWS would refuse whole for one unknown).
+    fn describe_security_groups_by_ids(
+        &self,
+        ids: &[String],
+    ) -> impl Call<Vec<ObservedSecurityGroup>>;
     fn create_security_group(
         &self,
         vpc_id: &str,

@@ -435,6 +435,21 @@ pub struct Owned {
 }
 
 impl Owned {
+    /// Every owned id.
+    pub fn ids(&self) -> Vec<String> {
+        [
+            &self.vpcs,
+            &self.subnets,
+            &self.route_tables,
+            &self.security_groups,
+            &self.endpoints,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
+
     pub fn total(&self) -> usize {
         self.vpcs.len()
             + self.subnets.len()

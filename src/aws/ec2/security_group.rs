@@ -1,7 +1,7 @@
 //! Security groups and their rules.
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair,
 };
 
 use super::{plan_filter, tag_spec, tags_of};
@@ -84,6 +84,26 @@ fn permission(rule: &AwsRule) -> IpPermission {
 }
 
 impl security_group::Api for Aws {
+    async fn describe_security_groups_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
+        let f = Filter::builder()
+            .name("group-id")
+            .set_values(Some(ids.to_vec()))
+            .build();
+        let pages = pages!(self
+            .ec2
+            .describe_security_groups()
+            .filters(f)
+            .into_paginator())?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.security_groups())
+            .filter_map(group_of)
+            .collect())
+    }
+
     async fn describe_security_groups_by_plan(
         &self,
         plan: &str,

@@ -29,6 +29,18 @@ fn to_rule(direction: Direction, r: &AwsRule) -> Rule {
 }
 
 impl security_group::Api for FakeCloud {
+    async fn describe_security_groups_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
+        let w = self.world();
+        Ok(w.security_groups
+            .iter()
+            .filter(|g| ids.contains(&g.id))
+            .cloned()
+            .collect())
+    }
+
     async fn describe_security_groups_by_plan(
         &self,
         plan: &str,

@@ -154,15 +154,18 @@ fn check_gateway(
     };
     let mut route_tables = Vec::new();
     for (i, rt) in gw.route_tables.iter().enumerate() {
-        if is_aws_id(rt.get_ref(), "rtb-") {
-            if !route_tables.contains(rt.get_ref()) {
-                route_tables.push(rt.get_ref().clone());
+        let named = ctx.existing.route_tables.get(rt.get_ref()).cloned();
+        if let Some(id) =
+            named.or_else(|| is_aws_id(rt.get_ref(), "rtb-").then(|| rt.get_ref().clone()))
+        {
+            if !route_tables.contains(&id) {
+                route_tables.push(id);
             }
         } else {
             ctx.err(
                 rt.span(),
                 format!("{field}.route_tables[{i}]"),
-                format!("{:?} is not a route table id (rtb- followed by 8 or 17 hex digits); the plan's own route table is always included", rt.get_ref()),
+                format!("{:?} is neither a key of [route_tables] nor a route table id (rtb- followed by 8 or 17 hex digits); the plan's own route table is always included", rt.get_ref()),
             );
             return None;
         }
@@ -311,7 +314,11 @@ fn subnet_refs(
     for (i, s) in ie.subnets.get_ref().iter().enumerate() {
         let f = format!("interface_endpoints.subnets[{i}]");
         let v = s.get_ref();
-        if let Some(spec) = subnets.get(v) {
+        if let Some(id) = ctx.existing.subnets.get(v) {
+            if !subnet_refs.insert(Ref::Id(id.clone())) {
+                ctx.err(s.span(), f, format!("subnet {v:?} listed twice"));
+            }
+        } else if let Some(spec) = subnets.get(v) {
             if let Some(prev) = az_of.insert(spec.availability_zone.as_str(), v.as_str()) {
                 ctx.err(
                     s.span(),
@@ -359,7 +366,9 @@ fn group_refs(
     for (i, s) in ie.security_groups.iter().enumerate() {
         let f = format!("interface_endpoints.security_groups[{i}]");
         let v = s.get_ref();
-        if sgs.contains_key(v) {
+        if let Some(id) = ctx.existing.security_groups.get(v) {
+            sg_refs.insert(Ref::Id(id.clone()));
+        } else if sgs.contains_key(v) {
             sg_refs.insert(Ref::Key(v.clone()));
         } else if is_aws_id(v, "sg-") {
             sg_refs.insert(Ref::Id(v.clone()));

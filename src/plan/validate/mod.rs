@@ -21,6 +21,8 @@ struct Ctx<'a> {
     /// The plan's region once checked; empty while unknown or invalid (then the checks
     /// that depend on it, like AZ names, stay quiet: one typo, one error).
     region: String,
+    /// What the plan names by id under its own keys (checked first).
+    existing: super::Existing,
 }
 
 impl Ctx<'_> {
@@ -66,6 +68,13 @@ impl Ctx<'_> {
         });
     }
 
+    /// Attach a fix to the last problem raised.
+    fn help(&mut self, help: impl Into<String>) {
+        if let Some(d) = self.diags.last_mut() {
+            d.help = Some(help.into());
+        }
+    }
+
     /// Attach `did you mean ...?` to the last problem raised, when `wrong` is a likely
     /// typo of one of `known`.
     fn suggest<'k>(&mut self, wrong: &str, known: impl IntoIterator<Item = &'k str>) {
@@ -104,6 +113,7 @@ pub fn validate_with_files(
         given,
         read: BTreeMap::new(),
         region: String::new(),
+        existing: Default::default(),
         file: path.to_path_buf(),
         text,
         diags: Vec::new(),
@@ -369,6 +379,7 @@ fn parse_v4_cidr(s: &str) -> Result<Ipv4Net, String> {
 
 mod access;
 mod endpoints;
+mod existing;
 mod network;
 mod security_groups;
 mod studio;
@@ -379,6 +390,8 @@ pub use studio::{CLIENT_GROUP, DOMAIN_GROUP, REQUIRED, ROLE_SUFFIX};
 fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     let (name, region, tags) = top::check(ctx, &raw);
     let vpc = network::vpc(ctx, &raw.vpc);
+    let adopted = matches!(vpc, Some(VpcSpec::Adopted { .. }));
+    ctx.existing = existing::check(ctx, &raw, adopted);
     let vpc_cidr = match &vpc {
         Some(VpcSpec::Owned { cidr }) => Some(*cidr),
         _ => None,
@@ -437,6 +450,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         files: std::mem::take(&mut ctx.read),
         studio,
         studio_access,
+        existing: std::mem::take(&mut ctx.existing),
     })
 }
 

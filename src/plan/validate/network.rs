@@ -6,7 +6,7 @@ use std::ops::Range;
 use ipnet::Ipv4Net;
 
 use super::{is_aws_id, is_key_like, parse_v4_cidr, Ctx};
-use crate::plan::file::{RawEgress, RawPlan, RawSubnet, RawVpc, S};
+use crate::plan::file::{RawEgress, RawPlan, RawVpc, S};
 use crate::plan::{EgressSpec, NatMode, SubnetSpec, VpcSpec};
 
 /// `[vpc]`: create one (`cidr`) or adopt one (`id`).
@@ -94,8 +94,26 @@ pub(super) fn subnets(
                 "subnet names may contain only letters, digits, '-' and '_'",
             );
         }
-        if let Some(spec) = check_subnet(ctx, &field, sub.get_ref(), region, vpc_cidr) {
-            subnet_spans.push((key.get_ref().clone(), spec.cidr, sub.get_ref().cidr.span()));
+        let s = sub.get_ref();
+        if s.id.is_some() {
+            continue;
+        }
+        let (Some(az), Some(cidr)) = (&s.availability_zone, &s.cidr) else {
+            let missing = if s.availability_zone.is_none() {
+                "availability_zone"
+            } else {
+                "cidr"
+            };
+            ctx.err(
+                sub.span(),
+                &field,
+                format!("missing field `{missing}`: a subnet the plan creates needs availability_zone and cidr (or `id = \"subnet-...\"` to use one that exists)"),
+            );
+            ctx.help(format!("add `{missing} = ...` to [{field}]"));
+            continue;
+        };
+        if let Some(spec) = check_subnet(ctx, &field, (az, cidr), region, vpc_cidr) {
+            subnet_spans.push((key.get_ref().clone(), spec.cidr, cidr.span()));
             subnets.insert(key.get_ref().clone(), spec);
         }
     }
@@ -118,34 +136,30 @@ pub(super) fn subnets(
 fn check_subnet(
     ctx: &mut Ctx,
     field: &str,
-    sub: &RawSubnet,
+    (az_s, cidr_s): (&S<String>, &S<String>),
     region: &str,
     vpc_cidr: Option<Ipv4Net>,
 ) -> Option<SubnetSpec> {
-    let az = sub.availability_zone.get_ref();
+    let az = az_s.get_ref();
     // With an invalid region, its own error says it all.
     let az_ok = match crate::plan::zones::check(region, az) {
         _ if ctx.region.is_empty() => true,
         Ok(()) => true,
         Err(m) => {
-            ctx.err(
-                sub.availability_zone.span(),
-                format!("{field}.availability_zone"),
-                m,
-            );
+            ctx.err(az_s.span(), format!("{field}.availability_zone"), m);
             false
         }
     };
-    let cidr = match parse_v4_cidr(sub.cidr.get_ref()) {
+    let cidr = match parse_v4_cidr(cidr_s.get_ref()) {
         Ok(n) => n,
         Err(m) => {
-            ctx.err(sub.cidr.span(), format!("{field}.cidr"), m);
+            ctx.err(cidr_s.span(), format!("{field}.cidr"), m);
             return None;
         }
     };
     if !(16..=28).contains(&cidr.prefix_len()) {
         ctx.err(
-            sub.cidr.span(),
+            cidr_s.span(),
             format!("{field}.cidr"),
             format!(
                 "subnet CIDR {cidr} has prefix /{}; AWS allows /16 to /28",
@@ -157,7 +171,7 @@ fn check_subnet(
     if let Some(v) = vpc_cidr {
         if !v.contains(&cidr) {
             ctx.err(
-                sub.cidr.span(),
+                cidr_s.span(),
                 format!("{field}.cidr"),
                 format!("subnet CIDR {cidr} is outside the VPC CIDR {v}"),
             );
@@ -185,30 +199,33 @@ pub(super) fn zone_style(ctx: &mut Ctx, raw: &RawPlan) {
         .into_iter()
         .flatten()
         .map(|(k, s)| (format!("egress.public_subnets.{}", k.get_ref()), s));
-    let all: Vec<(String, &S<RawSubnet>)> = raw
+    let all: Vec<(String, &S<String>)> = raw
         .subnets
         .iter()
-        .map(|(k, s)| (format!("subnets.{}", k.get_ref()), s))
-        .chain(public)
+        .filter_map(|(k, s)| {
+            Some((
+                format!("subnets.{}", k.get_ref()),
+                s.get_ref().availability_zone.as_ref()?,
+            ))
+        })
+        .chain(public.map(|(f, s)| (f, &s.get_ref().availability_zone)))
         .collect();
     let Some((first_field, first)) = all.first() else {
         return;
     };
-    let by_id =
-        |s: &S<RawSubnet>| crate::plan::zones::is_zone_id(s.get_ref().availability_zone.get_ref());
+    let by_id = |az: &S<String>| crate::plan::zones::is_zone_id(az.get_ref());
     let style = |id: bool| if id { "by ID" } else { "by name" };
-    for (field, s) in &all[1..] {
-        if by_id(s) != by_id(first) {
-            let az = &s.get_ref().availability_zone;
+    for (field, az) in &all[1..] {
+        if by_id(az) != by_id(first) {
             ctx.err(
                 az.span(),
                 format!("{field}.availability_zone"),
                 format!(
                     "{:?} gives the zone {} but {first_field} gives it {} ({:?}): write every availability zone of the plan the same way (names are mapped to zones per account, IDs are the same in every account)",
                     az.get_ref(),
-                    style(by_id(s)),
+                    style(by_id(az)),
                     style(by_id(first)),
-                    first.get_ref().availability_zone.get_ref()
+                    first.get_ref()
                 ),
             );
         }
@@ -309,7 +326,13 @@ fn public_subnets(
             continue;
         }
         let raw_sub = sub.get_ref();
-        let Some(spec) = check_subnet(ctx, &field, raw_sub, region, vpc_cidr) else {
+        let Some(spec) = check_subnet(
+            ctx,
+            &field,
+            (&raw_sub.availability_zone, &raw_sub.cidr),
+            region,
+            vpc_cidr,
+        ) else {
             continue;
         };
         let clash = private

@@ -10,10 +10,12 @@ use crate::plan::file::{PortsValue, RawPlan, RawRule, RawSecurityGroup, S};
 use crate::plan::SecurityGroupSpec;
 
 /// The names of the plan's groups, valid or not (rules and endpoints refer to them).
+/// Groups named by id are not among them (references to those are their ids).
 pub(super) fn keys(raw: &RawPlan) -> BTreeSet<String> {
     raw.security_groups
-        .keys()
-        .map(|k| k.get_ref().clone())
+        .iter()
+        .filter(|(_, g)| g.get_ref().id.is_none())
+        .map(|(k, _)| k.get_ref().clone())
         .collect()
 }
 
@@ -38,6 +40,18 @@ pub(super) fn check_all(
                 &field,
                 "\"self\" is reserved: in a rule it names the rule's own group",
             );
+        }
+        if sg.get_ref().id.is_some() {
+            continue; // an existing group (validate/existing.rs)
+        }
+        if sg.get_ref().description.is_none() {
+            ctx.err(
+                sg.span(),
+                &field,
+                "missing field `description`: a group the plan creates needs one (or `id = \"sg-...\"` to use a group that exists)",
+            );
+            ctx.help(format!("add `description = ...` to [{field}]"));
+            continue;
         }
         if let Some(spec) = check_security_group(ctx, &field, key.get_ref(), sg.get_ref(), sg_keys)
         {
@@ -167,6 +181,8 @@ fn check_rule(
             // The group's own name is the same permission as `self` to AWS.
             if v == "self" || v == own_key {
                 Some(Peer::SelfGroup)
+            } else if let Some(id) = ctx.existing.security_groups.get(v) {
+                Some(Peer::ForeignGroup(id.clone()))
             } else if sg_keys.contains(v) {
                 Some(Peer::Group(v.to_string()))
             } else if v.contains('/') {
@@ -221,11 +237,12 @@ fn check_security_group(
     sg: &RawSecurityGroup,
     sg_keys: &BTreeSet<String>,
 ) -> Option<SecurityGroupSpec> {
-    let desc = sg.description.get_ref();
+    let description = sg.description.as_ref()?;
+    let desc = description.get_ref();
     let mut ok = true;
     if desc.trim().is_empty() || desc.len() > 255 || !valid_sg_description(desc) {
         ctx.err(
-            sg.description.span(),
+            description.span(),
             format!("{field}.description"),
             "description must be 1-255 characters of a-z A-Z 0-9 spaces and ._-:/()#,@[]+=&;{}!$*",
         );

@@ -156,7 +156,9 @@ fn subnets(ctx: &mut Ctx, s: &RawStudio, net: &Network) -> Vec<Ref> {
     let mut out: Vec<Ref> = Vec::new();
     for (i, v) in s.subnets.get_ref().iter().enumerate() {
         let name = v.get_ref();
-        let r = if net.subnets.contains_key(name) {
+        let r = if let Some(id) = ctx.existing.subnets.get(name) {
+            Ref::Id(id.clone())
+        } else if net.subnets.contains_key(name) {
             Ref::Key(name.clone())
         } else if is_aws_id(name, "subnet-") {
             Ref::Id(name.clone())
@@ -264,9 +266,11 @@ pub const REQUIRED: &[(&str, &str)] = &[
 fn required_endpoints(ctx: &mut Ctx, st: &S<RawStudio>, net: &Network, projects: bool) {
     let has = |short: &str| {
         let full = crate::plan::services::service_name(&ctx.region, short);
-        net.interface_endpoints
-            .values()
-            .any(|e| e.service_name == full)
+        ctx.existing.endpoints.contains_key(short)
+            || net
+                .interface_endpoints
+                .values()
+                .any(|e| e.service_name == full)
     };
     let mut missing: Vec<(String, &str)> = REQUIRED
         .iter()
