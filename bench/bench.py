@@ -28,10 +28,10 @@ after an unrecorded `init` and a `plan -refresh=false` of the empty state (its s
 The bound of an apply or destroy is the bucket bound of the calls the changeset needs (for
 each action max(0, (needed - capacity) / refill), the largest; needed = sagevpc's `stats:
 changeset needs` lines, the minimum any tool must make for that change) PLUS the dependency
-chain: C x t + W x w, from sagevpc's `stats: changeset N nodes; critical path C API calls and
-W endpoint waits`, with t = the median time of a mutating EC2 call as the proxy measured it
-(request in to answer out, LocalStack's time and injected latency) in sagevpc's runs of that
-plan and phase, and w = max(BENCH_ENDPOINT_PENDING_S, 0.25 s: the waiter's first poll) for
+chain: the calls on sagevpc's `stats: changeset critical path actions`, each at the median
+time the proxy measured for that action (request in to answer out, LocalStack's time and
+injected latency) in sagevpc's runs of that plan and phase, plus W x w for the W endpoint
+waits of `stats: changeset N nodes; critical path C API calls and W endpoint waits`, with w = max(BENCH_ENDPOINT_PENDING_S, 0.25 s: the waiter's first poll) for
 apply, 0.25 s for destroy. The bound is the same for both tools of a plan and phase.
 (sagevpc's own `stats: execute measured critical path` is shown too, but it is not a bound:
 it contains the run's own waits for tokens and resent throttled calls.)
@@ -320,25 +320,39 @@ def median_rec(recs):
     return rs[(len(rs) - 1) // 2]
 
 
+def chain_time(n, t, per_action, wait):
+    """The dependency chain at the server's own time for each call on it: the median
+    time of that action in sagevpc's runs (the median mutating call for an action never
+    timed), plus the endpoint waits. Without the chain's actions: C x t + W x w."""
+    actions = n.get("cp_actions")
+    if not actions:
+        return n["cp_calls"] * (t or 0) + n["cp_waits"] * wait
+    return sum(med(per_action[a]) if per_action.get(a) else (t or 0) for a in actions) + n["cp_waits"] * wait
+
+
 def analyse(results):
     """Per-record bounds, then one summary row per (plan, tool, phase)."""
     recs = [dict(p, plan=r["plan"], rep=r["rep"]) for r in results["runs"] for p in r["phases"]]
     sv = [p for p in recs if p["tool"] == "sagevpc" and p["phase"] in ("apply", "destroy")]
-    needs, t_call = {}, {}
+    needs, t_call, t_action = {}, {}, {}
     for p in sv:
         k = (p["plan"], p["phase"])
         if p["sagevpc"]["needs"] and p["sagevpc"]["cp_calls"] is not None and k not in needs:
             needs[k] = {"needs": p["sagevpc"]["needs"], "nodes": p["sagevpc"]["nodes"],
-                        "cp_calls": p["sagevpc"]["cp_calls"], "cp_waits": p["sagevpc"]["cp_waits"]}
+                        "cp_calls": p["sagevpc"]["cp_calls"], "cp_waits": p["sagevpc"]["cp_waits"],
+                        "cp_actions": p["sagevpc"].get("cp_actions")}
         mc = (p.get("mutating_call_ms") or {}).get("median")
         if mc is not None:
             t_call.setdefault(k, []).append(mc / 1000)
+        for a, d in (p.get("call_ms") or {}).items():
+            if d.get("median") is not None:
+                t_action.setdefault(k, {}).setdefault(a, []).append(d["median"] / 1000)
     bounds = {}
     for k, n in needs.items():
         bb = tp.bucket_bound(n["needs"])
         t = med(t_call.get(k, []))
         wait = max(PENDING_S, FIRST_POLL_S) if k[1] == "apply" else FIRST_POLL_S
-        chain = n["cp_calls"] * (t or 0) + n["cp_waits"] * wait
+        chain = chain_time(n, t, t_action.get(k, {}), wait)
         bounds[k] = dict(n, bucket_s=bb["bound_s"], bucket_action=bb["action"], per_bucket=bb["per_bucket"],
                          call_s=t, wait_s=wait, chain_s=chain, total_s=bb["bound_s"] + chain)
     for p in recs:
@@ -609,11 +623,12 @@ def write_report(res, path):
     w("* **bucket bound**: for each action max(0, (calls − capacity) / refill) over the calls the changeset *needs* "
       "(sagevpc's `stats: changeset needs` lines: the minimum for that change, the same for both tools), the largest, with "
       "its action. Terraform's *own* calls give a higher one where it makes more calls (shown in brackets when different).")
-    w("* **chain (C/W)**: the dependency chain, C × t + W × w: C API calls and W endpoint waits on the longest chain "
-      "(sagevpc's `stats: changeset … critical path C API calls and W endpoint waits`), t = the median time of a mutating "
-      "EC2 call as the proxy measured it in sagevpc's runs of that plan and phase (LocalStack's own time plus the injected "
-      "latency; shown under the table), w = the waiter's first poll (0.25 s) or BENCH_ENDPOINT_PENDING_S if longer. "
-      "Same value for both tools of a plan and phase.")
+    w("* **chain (C/W)**: the dependency chain: C API calls and W endpoint waits on the longest chain "
+      "(sagevpc's `stats: changeset … critical path C API calls and W endpoint waits` and `critical path actions`), each "
+      "call at the median time the proxy measured for *that action* in sagevpc's runs of that plan and phase (LocalStack's "
+      "own time plus the injected latency: a DeleteVpc takes longer than a DeleteSubnet), plus W × w, w = the waiter's "
+      "first poll (0.25 s) or BENCH_ENDPOINT_PENDING_S if longer; C × t (t = the median mutating call, shown under the "
+      "table) for results recorded before the chain's actions were. Same value for both tools of a plan and phase.")
     w("* **bound** = bucket bound + chain: no client can finish the change faster under these buckets. "
       "**wall/bound** uses the whole process; **execute/bound** sagevpc's `stats: phase execute` (the execution alone, "
       "without the reads, the lock and process start).")

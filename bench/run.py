@@ -404,7 +404,7 @@ def run_measured(args, logprefix):
 
 
 def parse_stats(stderr):
-    s = {"calls_total": None, "calls_mutating": None, "calls_by_op": {}, "phases": {}, "nodes": None, "cp_calls": None, "cp_waits": None, "measured_cp_s": None}
+    s = {"calls_total": None, "calls_mutating": None, "calls_by_op": {}, "phases": {}, "nodes": None, "cp_calls": None, "cp_waits": None, "cp_actions": None, "measured_cp_s": None}
     for line in stderr.splitlines():
         m = re.match(r"stats: (\d+) API calls \((\d+) mutating\)", line)
         if m:
@@ -421,6 +421,10 @@ def parse_stats(stderr):
         m = re.match(r"stats: execute measured critical path ([\d.]+)s", line)
         if m:
             s["measured_cp_s"] = float(m.group(1))
+            continue
+        m = re.match(r"stats: changeset critical path actions (\S*)", line)
+        if m:
+            s["cp_actions"] = [a for a in m.group(1).split(",") if a]
             continue
         m = re.match(r"stats: changeset (\d+) nodes; critical path (\d+) API calls and (\d+) endpoint waits", line)
         if m:

@@ -215,20 +215,53 @@ impl Changeset {
         T: Copy + Default + Ord + std::ops::Add<Output = T>,
         F: Fn(&Node) -> T,
     {
+        self.longest_path(cost).0
+    }
+
+    /// The longest chain's cost and its nodes, first to last.
+    fn longest_path<T, F>(&self, cost: F) -> (T, Vec<usize>)
+    where
+        T: Copy + Default + Ord + std::ops::Add<Output = T>,
+        F: Fn(&Node) -> T,
+    {
         let Ok(order) = self.topo_order() else {
-            return T::default();
+            return (T::default(), Vec::new());
         };
         let mut best = vec![T::default(); self.nodes.len()];
+        let mut from: Vec<Option<usize>> = vec![None; self.nodes.len()];
         for i in order {
-            let prev = self.nodes[i]
-                .deps
-                .iter()
-                .map(|&j| best[j])
-                .max()
-                .unwrap_or_default();
-            best[i] = prev + cost(&self.nodes[i]);
+            let prev = self.nodes[i].deps.iter().copied().max_by_key(|&j| best[j]);
+            best[i] = prev.map(|j| best[j]).unwrap_or_default() + cost(&self.nodes[i]);
+            from[i] = prev;
         }
-        best.into_iter().max().unwrap_or_default()
+        let Some(mut at) = (0..best.len()).max_by_key(|&i| best[i]) else {
+            return (T::default(), Vec::new());
+        };
+        let total = best[at];
+        let mut path = vec![at];
+        while let Some(p) = from[at] {
+            path.push(p);
+            at = p;
+        }
+        path.reverse();
+        (total, path)
+    }
+
+    /// The API actions on the longest chain (see `critical_path`), in order: a node
+    /// that waits for an endpoint is followed by its poll (`DescribeVpcEndpoints`). A
+    /// benchmark prices the chain at each action's own server time.
+    pub fn critical_path_actions(&self) -> Vec<&'static str> {
+        let cost = |n: &Node| if n.op.waits() { Pair(2, 1) } else { Pair(1, 0) };
+        let (_, path) = self.longest_path(cost);
+        let mut out = Vec::new();
+        for i in path {
+            let op = &self.nodes[i].op;
+            out.push(op.api_name());
+            if op.waits() {
+                out.push("DescribeVpcEndpoints");
+            }
+        }
+        out
     }
 
     /// Longest chain of dependent nodes (in nodes), for the critical-path bound.

@@ -1144,3 +1144,24 @@ mod residents {
         );
     }
 }
+
+#[tokio::test]
+async fn the_critical_path_names_its_actions_in_order() {
+    let cloud = Arc::new(FakeCloud::default());
+    let plan = studio("tcp1");
+    let cs = diff(&plan, &cloud.observe(&plan)).unwrap();
+    let apply = cs.critical_path_actions();
+    assert_eq!(apply.len(), cs.critical_path().0, "{apply:?}");
+    assert_eq!(apply.first(), Some(&"CreateVpc"), "{apply:?}");
+    converge(&cloud, &plan).await;
+    let gone = destroy(&plan, &cloud.observe(&plan)).unwrap();
+    let chain = gone.critical_path_actions();
+    // The endpoints go first, in one call, and are waited for; the VPC goes last.
+    assert_eq!(
+        &chain[..2],
+        ["DeleteVpcEndpoints", "DescribeVpcEndpoints"],
+        "{chain:?}"
+    );
+    assert_eq!(chain.last(), Some(&"DeleteVpc"), "{chain:?}");
+    assert_eq!(chain.len(), gone.critical_path().0, "{chain:?}");
+}

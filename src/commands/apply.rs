@@ -325,6 +325,10 @@ async fn run_changes(
         for (api, k) in needed {
             eprintln!("stats: changeset needs {api:<34} {k}");
         }
+        eprintln!(
+            "stats: changeset critical path actions {}",
+            cs.critical_path_actions().join(",")
+        );
     }
     let opts = ExecOptions {
         parallelism: args.parallelism as usize,
