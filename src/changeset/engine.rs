@@ -204,6 +204,7 @@ pub struct Cx<'a> {
 pub fn diff(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
     let mut cx = Cx::new(plan, obs, false);
     resources::check_all(&mut cx);
+    super::quotas::check(&mut cx);
     if !cx.problems.is_empty() {
         return Err(DiffError {
             problems: cx.problems,

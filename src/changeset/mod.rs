@@ -7,6 +7,7 @@
 
 pub mod adopt;
 mod engine;
+pub mod quotas;
 mod residents;
 pub mod saved;
 
@@ -346,6 +347,8 @@ impl std::ops::Add for Pair {
 mod access_tests;
 #[cfg(test)]
 mod nat_tests;
+#[cfg(test)]
+mod quota_tests;
 #[cfg(test)]
 mod studio_tests;
 #[cfg(test)]

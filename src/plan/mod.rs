@@ -42,6 +42,9 @@ pub struct Plan {
     pub studio: Option<StudioSpec>,
     /// The IAM policy that keeps Studio's presigned URLs inside the VPC (`[studio_access]`).
     pub studio_access: Option<access::StudioAccessSpec>,
+    /// The VPC quotas the plan gives (`[quotas]`); Service Quotas' values win at plan
+    /// time, AWS's defaults fill in (see `crate::quotas`).
+    pub quotas: BTreeMap<crate::quotas::Quota, u32>,
 }
 
 /// `[studio]`: a VpcOnly Studio domain in the plan's network. Its security groups (the
