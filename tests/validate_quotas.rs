@@ -86,7 +86,7 @@ fn the_quotas_table_is_read_into_the_plan() {
 fn an_unknown_quota_key_is_refused_with_the_one_meant() {
     let text = format!("{BASE}\n[quotas]\nsubnet_per_vpc = 300\n");
     let d = reject_one(&text);
-    at(&d, &text, "subnet_per_vpc", "quotas");
+    at(&d, &text, "subnet_per_vpc", "quotas.subnet_per_vpc");
     assert!(d.message.starts_with("unknown field `subnet_per_vpc`"), "{d}");
     assert_eq!(d.help.as_deref(), Some("did you mean \"subnets_per_vpc\"?"));
 }
