@@ -70,11 +70,17 @@ async fn an_applied_value_is_read_for_the_vpc_service_and_the_quotas_code() {
     let aws = aws(&[&endpoints, &others]);
     assert_eq!(aws.service_quota("L-29B6F2EB").await.unwrap(), Some(120.0));
     let read = quotas::read(&aws).await;
-    assert_eq!(read[&Quota::InterfaceEndpointsPerVpc], Reading::Applied(120));
+    assert_eq!(
+        read[&Quota::InterfaceEndpointsPerVpc],
+        Reading::Applied(120)
+    );
     assert_eq!(read[&Quota::SubnetsPerVpc], Reading::NotApplied);
     let (limits, warnings) = Limits::live(&BTreeMap::new(), &read);
     assert_eq!(limits.value(Quota::InterfaceEndpointsPerVpc), 120);
-    assert_eq!(limits.get(Quota::InterfaceEndpointsPerVpc).source, Source::ServiceQuotas);
+    assert_eq!(
+        limits.get(Quota::InterfaceEndpointsPerVpc).source,
+        Source::ServiceQuotas
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
     // One call per quota, made concurrently.
     assert_eq!(endpoints.num_calls(), 2);
@@ -94,7 +100,10 @@ async fn access_denied_is_a_warning_and_the_default_is_used() {
     let plan = BTreeMap::from([(Quota::SubnetsPerVpc, 300)]);
     let (limits, warnings) = Limits::live(&plan, &read);
     assert_eq!(limits.value(Quota::RulesPerSecurityGroup), 60);
-    assert_eq!(limits.get(Quota::RulesPerSecurityGroup).source, Source::Default);
+    assert_eq!(
+        limits.get(Quota::RulesPerSecurityGroup).source,
+        Source::Default
+    );
     assert_eq!(limits.get(Quota::SubnetsPerVpc).source, Source::Plan);
     assert_eq!(warnings.len(), 4, "{warnings:#?}");
     assert_eq!(

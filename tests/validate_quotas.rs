@@ -59,7 +59,13 @@ fn at(d: &Diagnostic, text: &str, needle: &str, field: &str) {
 /// `n` inbound rules from distinct /32s.
 fn ingress(n: usize) -> String {
     let rules: Vec<String> = (0..n)
-        .map(|i| format!("{{ from = \"10.1.{}.{}/32\", protocol = \"tcp\", ports = \"443\" }}", i / 250, i % 250))
+        .map(|i| {
+            format!(
+                "{{ from = \"10.1.{}.{}/32\", protocol = \"tcp\", ports = \"443\" }}",
+                i / 250,
+                i % 250
+            )
+        })
         .collect();
     format!("ingress = [{}]", rules.join(", "))
 }
@@ -87,7 +93,10 @@ fn an_unknown_quota_key_is_refused_with_the_one_meant() {
     let text = format!("{BASE}\n[quotas]\nsubnet_per_vpc = 300\n");
     let d = reject_one(&text);
     at(&d, &text, "subnet_per_vpc", "quotas.subnet_per_vpc");
-    assert!(d.message.starts_with("unknown field `subnet_per_vpc`"), "{d}");
+    assert!(
+        d.message.starts_with("unknown field `subnet_per_vpc`"),
+        "{d}"
+    );
     assert_eq!(d.help.as_deref(), Some("did you mean \"subnets_per_vpc\"?"));
 }
 
@@ -109,7 +118,12 @@ fn a_quota_must_be_a_positive_whole_number() {
 fn groups_per_interface_stop_at_sixteen() {
     let text = format!("{BASE}\n[quotas]\nsecurity_groups_per_network_interface = 17\n");
     let d = reject_one(&text);
-    at(&d, &text, "17", "quotas.security_groups_per_network_interface");
+    at(
+        &d,
+        &text,
+        "17",
+        "quotas.security_groups_per_network_interface",
+    );
     assert_eq!(
         d.message,
         "AWS raises \"Security groups per network interface\" (vpc/L-2AFB9258) to at most 16, not 17"
@@ -143,7 +157,10 @@ fn a_group_with_61_inbound_rules_passes_the_default() {
         Some("raise \"Inbound or outbound rules per security group\" (vpc/L-0EA8095F) in Service Quotas, then give the new value as `rules_per_security_group = ...` under [quotas]")
     );
     accept(&with_endpoint_ingress(60));
-    accept(&format!("{}\n[quotas]\nrules_per_security_group = 61\n", with_endpoint_ingress(61)));
+    accept(&format!(
+        "{}\n[quotas]\nrules_per_security_group = 61\n",
+        with_endpoint_ingress(61)
+    ));
 }
 
 #[test]
@@ -160,19 +177,31 @@ fn more_than_five_groups_on_an_endpoint_pass_the_default() {
     // One for each endpoint (every interface endpoint carries the same groups).
     assert_eq!(e.diagnostics.len(), 2, "{e}");
     let d = &e.diagnostics[0];
-    at(d, &text, "\"endpoints\", \"g1\"", "interface_endpoints.security_groups");
+    at(
+        d,
+        &text,
+        "\"endpoints\", \"g1\"",
+        "interface_endpoints.security_groups",
+    );
     assert_eq!(
         d.message,
         "security groups on interface endpoint logs's network interfaces: 6, more than the 5 of quota \"Security groups per network interface\" (vpc/L-2AFB9258) (AWS's default); security_group.endpoints, security_group.g1, security_group.g2, security_group.g3, security_group.g4, security_group.g5"
     );
-    accept(&format!("{text}\n[quotas]\nsecurity_groups_per_network_interface = 6\n"));
+    accept(&format!(
+        "{text}\n[quotas]\nsecurity_groups_per_network_interface = 6\n"
+    ));
 }
 
 #[test]
 fn more_endpoints_than_a_vpc_holds_are_named() {
     let text = format!("{BASE}\n[quotas]\ninterface_endpoints_per_vpc = 1\n");
     let d = reject_one(&text);
-    at(&d, &text, "[\"sts\", \"logs\"]", "interface_endpoints.services");
+    at(
+        &d,
+        &text,
+        "[\"sts\", \"logs\"]",
+        "interface_endpoints.services",
+    );
     assert_eq!(
         d.message,
         "interface endpoints in the plan's VPC: 2, more than the 1 of quota \"Interface VPC endpoints per VPC\" (vpc/L-29B6F2EB) (from the plan's [quotas]); the plan's 2 (interface_endpoint.logs, interface_endpoint.sts)"

@@ -89,8 +89,10 @@ fn the_vpcs_endpoints_that_the_plan_does_not_own_count() {
     let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
     {
         let mut w = cloud.world.lock().unwrap();
-        w.endpoints.push(foreign_endpoint(&vpc, "vpce-0hand1", "ssm"));
-        w.endpoints.push(foreign_endpoint(&vpc, "vpce-0hand2", "ec2"));
+        w.endpoints
+            .push(foreign_endpoint(&vpc, "vpce-0hand1", "ssm"));
+        w.endpoints
+            .push(foreign_endpoint(&vpc, "vpce-0hand2", "ec2"));
     }
     cloud.set_quota(Quota::InterfaceEndpointsPerVpc, 3);
     let plan = adopted(&vpc, "");
@@ -111,8 +113,10 @@ async fn the_adopted_vpcs_subnets_count_when_the_plan_adds_one() {
     let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
     {
         let mut w = cloud.world.lock().unwrap();
-        w.subnets.push(foreign_subnet(&vpc, "subnet-0hand1", "10.50.10.0/24"));
-        w.subnets.push(foreign_subnet(&vpc, "subnet-0hand2", "10.50.11.0/24"));
+        w.subnets
+            .push(foreign_subnet(&vpc, "subnet-0hand1", "10.50.10.0/24"));
+        w.subnets
+            .push(foreign_subnet(&vpc, "subnet-0hand2", "10.50.11.0/24"));
     }
     cloud.set_quota(Quota::SubnetsPerVpc, 2);
     let plan = adopted(&vpc, "");
@@ -177,7 +181,15 @@ fn studio_users_apps_count_the_users_and_the_domains_groups_and_sagemakers() {
     cloud.set_quota(Quota::SecurityGroupsPerNetworkInterface, 2);
     let text = include_str!("../../plans/studio-domain.toml");
     let plan = plan_from(text);
-    let user = plan.studio.as_ref().unwrap().user_profiles.keys().next().unwrap().clone();
+    let user = plan
+        .studio
+        .as_ref()
+        .unwrap()
+        .user_profiles
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
     let p = problems(&plan, &cloud);
     let mine = p
         .iter()

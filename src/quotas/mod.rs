@@ -144,7 +144,13 @@ pub struct Limit {
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} is {} ({})", self.quota, self.value, self.source.as_str())
+        write!(
+            f,
+            "{} is {} ({})",
+            self.quota,
+            self.value,
+            self.source.as_str()
+        )
     }
 }
 
@@ -264,7 +270,10 @@ mod tests {
         let read = BTreeMap::from([
             (Quota::InterfaceEndpointsPerVpc, Reading::Applied(120)),
             (Quota::SubnetsPerVpc, Reading::NotApplied),
-            (Quota::RulesPerSecurityGroup, Reading::Failed("AccessDenied".into())),
+            (
+                Quota::RulesPerSecurityGroup,
+                Reading::Failed("AccessDenied".into()),
+            ),
         ]);
         let p = plan(&[
             (Quota::InterfaceEndpointsPerVpc, 100),
@@ -272,10 +281,16 @@ mod tests {
         ]);
         let (l, warnings) = Limits::live(&p, &read);
         let got = |q| (l.get(q).value, l.get(q).source);
-        assert_eq!(got(Quota::InterfaceEndpointsPerVpc), (120, Source::ServiceQuotas));
+        assert_eq!(
+            got(Quota::InterfaceEndpointsPerVpc),
+            (120, Source::ServiceQuotas)
+        );
         assert_eq!(got(Quota::SubnetsPerVpc), (200, Source::Default));
         assert_eq!(got(Quota::RulesPerSecurityGroup), (100, Source::Plan));
-        assert_eq!(got(Quota::SecurityGroupsPerNetworkInterface), (5, Source::Default));
+        assert_eq!(
+            got(Quota::SecurityGroupsPerNetworkInterface),
+            (5, Source::Default)
+        );
         assert_eq!(
             warnings,
             [

@@ -101,7 +101,12 @@ fn over(limit: Limit, what: &str, count: usize, detail: &str) -> String {
 
 /// A list of names, at most ten of them written out.
 pub fn listed(names: &[String]) -> String {
-    let mut s = names.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > 10 {
         s.push_str(&format!(" and {} more", names.len() - 10));
     }

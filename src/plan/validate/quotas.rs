@@ -60,12 +60,7 @@ pub(super) fn settings(ctx: &mut Ctx, raw: &RawPlan) -> BTreeMap<Quota, u32> {
 }
 
 /// The plan's own counts against the plan's values and the defaults.
-pub(super) fn check(
-    ctx: &mut Ctx,
-    raw: &RawPlan,
-    parts: &Parts,
-    settings: &BTreeMap<Quota, u32>,
-) {
+pub(super) fn check(ctx: &mut Ctx, raw: &RawPlan, parts: &Parts, settings: &BTreeMap<Quota, u32>) {
     let limits = Limits::offline(settings);
     for e in usage::excesses(parts, &limits, &Existing::default()) {
         let (span, field) = locate(raw, &e.at);

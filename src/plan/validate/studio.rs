@@ -110,8 +110,13 @@ pub(super) fn check(
         return None;
     }
     capacity(ctx, st, net, &subnets, users.len(), ips_per_user);
-    let (domain_groups, user_profiles, shared) =
-        add_groups(groups, net, &users, &endpoint_groups, rules_per_group as usize);
+    let (domain_groups, user_profiles, shared) = add_groups(
+        groups,
+        net,
+        &users,
+        &endpoint_groups,
+        rules_per_group as usize,
+    );
     Some(StudioSpec {
         domain_name,
         auth_mode,
