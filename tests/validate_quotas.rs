@@ -218,3 +218,43 @@ fn more_subnets_than_a_vpc_holds_are_named() {
         "subnets in the plan's VPC: 2, more than the 1 of quota \"Subnets per VPC\" (vpc/L-407747CB) (from the plan's [quotas]); the plan's 2 (subnet.a, subnet.b)"
     );
 }
+
+#[test]
+fn a_studio_users_apps_carry_the_users_the_domains_and_sagemakers_groups() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/studio-domain.toml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    let text = format!("{shipped}\n[quotas]\nsecurity_groups_per_network_interface = 2\n");
+    let e = validate_source(&path, &text).unwrap_err();
+    let d = e
+        .diagnostics
+        .iter()
+        .find(|d| d.field == "studio.user_profiles.alice")
+        .unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), pos(&text, "alice]"), "{d}");
+    assert_eq!(
+        d.message,
+        "security groups on Studio user alice's apps' network interfaces: 3, more than the 2 of quota \"Security groups per network interface\" (vpc/L-2AFB9258) (from the plan's [quotas]); security_group.studio, security_group.user-alice, the NFS group SageMaker adds"
+    );
+}
+
+#[test]
+fn the_studio_client_group_is_shared_once_the_plans_rules_quota_would_pass() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/studio-domain.toml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !validate_source(&path, &shipped)
+            .unwrap()
+            .studio
+            .unwrap()
+            .shared_client_group
+    );
+    // Two users and the domain's group: 3 rules from Studio beside the group's own; at
+    // the plan's 2 the endpoints admit one shared client group (which then has too
+    // many outbound rules itself, like every other group here).
+    let text = format!("{shipped}\n[quotas]\nrules_per_security_group = 2\n");
+    let e = validate_source(&path, &text).unwrap_err().to_string();
+    assert!(
+        e.contains("rules of security group studio-clients: 3"),
+        "{e}"
+    );
+}

@@ -67,7 +67,7 @@ pub struct StudioSpec {
     /// client group when the endpoints admit one group instead of one per user.
     pub domain_groups: Vec<String>,
     /// Whether the endpoints admit 443 from one shared client group (the per-user
-    /// rules would pass the 60 inbound rules of a group).
+    /// rules would pass the inbound rules quota of a group: `[quotas]` or 60).
     pub shared_client_group: bool,
 }
 
