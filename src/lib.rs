@@ -12,6 +12,7 @@ pub mod execute;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod quotas;
 pub mod render;
 pub mod resources;
 

@@ -136,9 +136,16 @@ fn serve(mut stream: TcpStream, reply: Reply, recorded: &Mutex<Vec<Request>>) {
         }
     }
     let body = String::from_utf8_lossy(&buf[header_end..header_end + len]).to_string();
+    // EC2's Query protocol names the action in the body; JSON protocols (Service
+    // Quotas) in `X-Amz-Target: Service.Action`.
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit_once('.'))
+        .map(|(_, a)| a);
     let action = body
         .split('&')
         .find_map(|kv| kv.strip_prefix("Action="))
+        .or(target)
         .unwrap_or("")
         .to_string();
     recorded.lock().unwrap().push(Request {
@@ -563,7 +570,9 @@ fn apply_without_a_terminal_needs_auto_approve() {
     let actions: Vec<String> = aws.requests().into_iter().map(|r| r.action).collect();
     assert!(!actions.is_empty(), "live state was read: {what}");
     assert!(
-        actions.iter().all(|a| a.starts_with("Describe")),
+        actions
+            .iter()
+            .all(|a| a.starts_with("Describe") || a == "GetServiceQuota"),
         "nothing may change without confirmation: {actions:?}"
     );
 }
@@ -786,13 +795,29 @@ fn graph_reads_live_state_and_prints_dot_or_mermaid() {
         mermaid.contains("[\"+ subnet.a (CreateSubnet)\"]"),
         "{mermaid}"
     );
-    // Nothing exists: destroy has nothing to do.
+    let quota_reads = || {
+        aws.requests()
+            .iter()
+            .filter(|r| r.action == "GetServiceQuota")
+            .count()
+    };
+    // The two graphs of an apply read the four quotas each (the fake answers no JSON:
+    // a warning naming each quota, and the defaults are used).
+    assert_eq!(quota_reads(), 8);
+    assert!(
+        stderr.contains("warning: quota \"Subnets per VPC\" (vpc/L-407747CB) could not be read from Service Quotas"),
+        "{stderr}"
+    );
+    // Nothing exists: destroy has nothing to do, and reads no quota.
     let (code, empty, stderr) = run(sagevpc(dir.path(), &aws.url(), &["graph", p, "--destroy"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(!empty.contains("label="), "{empty}");
+    assert_eq!(quota_reads(), 8, "destroy asks Service Quotas nothing");
     let actions: Vec<String> = aws.requests().into_iter().map(|r| r.action).collect();
     assert!(
-        actions.iter().all(|a| a.starts_with("Describe")),
+        actions
+            .iter()
+            .all(|a| a.starts_with("Describe") || a == "GetServiceQuota"),
         "graph changes nothing: {actions:?}"
     );
 }

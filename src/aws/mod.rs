@@ -16,6 +16,7 @@ pub mod leftovers;
 pub mod pacing;
 mod poll;
 mod sagemaker;
+mod service_quotas;
 mod user_profile;
 
 use std::collections::BTreeMap;
@@ -216,6 +217,8 @@ pub struct Aws {
     pub(crate) efs: aws_sdk_efs::Client,
     /// Read only (the caller's account): not fenced.
     pub(crate) sts: aws_sdk_sts::Client,
+    /// Read only (the VPC quotas): not fenced.
+    pub(crate) service_quotas: aws_sdk_servicequotas::Client,
     pub calls: CallCounter,
     pub fence: Fence,
     pub limits: Limits,
@@ -298,6 +301,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             efs: aws_sdk_efs::Client::from_conf(efs.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            service_quotas: service_quotas::client(config, endpoint_url, &calls),
             calls,
             fence,
             limits: Limits::default(),
@@ -339,6 +343,7 @@ impl Aws {
                     .endpoint_url("http://127.0.0.1:9")
                     .build(),
             ),
+            service_quotas: service_quotas::unreachable(),
             calls: CallCounter::default(),
             fence,
             limits: Limits::default(),
@@ -357,6 +362,12 @@ impl Aws {
     /// Use this STS client (tests with aws-smithy-mocks).
     pub fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Aws {
         self.sts = sts;
+        self
+    }
+
+    /// Use this Service Quotas client (tests with aws-smithy-mocks).
+    pub fn with_service_quotas(mut self, c: aws_sdk_servicequotas::Client) -> Aws {
+        self.service_quotas = c;
         self
     }
 

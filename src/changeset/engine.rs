@@ -206,6 +206,7 @@ pub fn diff(plan: &Plan, obs: &Observed) -> Result<Changeset, DiffError> {
     let mut cx = Cx::new(&placed, obs, false);
     cx.warnings.extend(notes);
     resources::check_all(&mut cx);
+    super::quotas::check(&mut cx);
     if !cx.problems.is_empty() {
         return Err(DiffError {
             problems: cx.problems,

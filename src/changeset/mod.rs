@@ -8,6 +8,7 @@
 pub mod adopt;
 mod engine;
 pub mod placement;
+pub mod quotas;
 mod residents;
 pub mod saved;
 
@@ -382,6 +383,8 @@ mod access_tests;
 mod existing_tests;
 #[cfg(test)]
 mod nat_tests;
+#[cfg(test)]
+mod quota_tests;
 #[cfg(test)]
 mod studio_tests;
 #[cfg(test)]

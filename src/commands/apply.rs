@@ -277,7 +277,9 @@ impl Recheck<'_> {
         now: Result<Observed, AwsError>,
         cs: Changeset,
     ) -> Result<Option<Changeset>, String> {
-        let now = now.map_err(|e| format!("error: reading live state failed: {e}"))?;
+        let mut now = now.map_err(|e| format!("error: reading live state failed: {e}"))?;
+        // The quotas read with the approved state hold for the re-check.
+        now.quotas = self.approved.quotas.clone();
         if now.fingerprint() == self.approved.fingerprint() {
             return Ok(Some(cs));
         }

@@ -16,10 +16,19 @@ pub(super) async fn read_and_diff(
     goal: Goal,
 ) -> Result<(Observed, Changeset), String> {
     let t0 = Instant::now();
-    let obs = observe::observe(aws, plan)
-        .await
-        .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
+    // Service Quotas is asked only when something may be created.
+    let obs = if goal.is_destroy() {
+        observe::observe(aws, plan).await
+    } else {
+        observe::observe_with_quotas(aws, plan).await
+    }
+    .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
     s.time("read", t0);
+    // On stderr: a caller without servicequotas:GetServiceQuota (or an emulator without
+    // the service) sees why the defaults are used, and the plan's output stays the same.
+    for w in changeset::quotas::warnings(plan, &obs) {
+        eprintln!("warning: {w}");
+    }
     let t1 = Instant::now();
     let mut cs = changes(plan, &obs, goal)?;
     if !goal.is_destroy() {

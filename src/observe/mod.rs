@@ -14,6 +14,7 @@ use crate::aws::AwsError;
 use crate::model::{Address, Kind, TAG_KEY, TAG_PLAN};
 use crate::plan::access::{Caller, Principal};
 use crate::plan::{Plan, Ref, VpcSpec};
+use crate::quotas::{Quota, Reading};
 use crate::resources::{
     access_policy, elastic_ip, endpoint, iam_role, internet_gateway, nat_gateway, route_table,
     security_group,
@@ -108,6 +109,11 @@ pub struct Observed {
     /// The principals `[studio_access]` names that exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<Principal>,
+    /// What Service Quotas said of the VPC quotas, read for `plan` and `apply` (see
+    /// [`observe_with_quotas`]); `None` when not read (destroy, the read-back after an
+    /// apply), and then the quota checks that need live state do not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<BTreeMap<Quota, Reading>>,
 }
 
 /// A SageMaker Studio domain in the plan's VPC (never owned: sagevpc only reads them).
@@ -260,6 +266,7 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         principals: Vec::new(),
         addresses: Vec::new(),
         nat_gateways: Vec::new(),
+        quotas: None,
     };
     (obs.addresses, obs.nat_gateways) = egress?;
     for g in &mut obs.nat_gateways {
@@ -298,6 +305,15 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         return Ok(obs);
     };
     read_in_vpc(c, plan, &home, &subnet_ids, &mut obs).await?;
+    Ok(obs)
+}
+
+/// [`observe`], and Service Quotas' values of the VPC quotas, read at the same time
+/// (what `plan` and `apply` check before any write; `destroy` does not read them).
+pub async fn observe_with_quotas<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError> {
+    let (obs, quotas) = tokio::join!(observe(c, plan), crate::quotas::read(c));
+    let mut obs = obs?;
+    obs.quotas = Some(quotas);
     Ok(obs)
 }
 
@@ -541,7 +557,11 @@ impl Observed {
             principals,
             addresses,
             nat_gateways,
+            // Not state the changeset acts on: a quota raised meanwhile does not make a
+            // saved plan stale.
+            quotas,
         } = &mut o;
+        *quotas = None;
         sorted(addresses);
         sorted(nat_gateways);
         sorted(access_policies);

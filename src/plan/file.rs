@@ -40,6 +40,19 @@ pub struct RawPlan {
     pub studio: Option<S<RawStudio>>,
     /// An IAM policy that lets principals open Studio only from the VPC.
     pub studio_access: Option<S<RawStudioAccess>>,
+    /// The account's VPC quotas, where they differ from AWS's defaults.
+    pub quotas: Option<S<RawQuotas>>,
+}
+
+/// `[quotas]`: values of the VPC quotas the plan is checked against (see `crate::quotas`
+/// for the keys' Service Quotas codes and defaults).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuotas {
+    pub interface_endpoints_per_vpc: Option<S<i64>>,
+    pub subnets_per_vpc: Option<S<i64>>,
+    pub rules_per_security_group: Option<S<i64>>,
+    pub security_groups_per_network_interface: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

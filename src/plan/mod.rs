@@ -45,6 +45,9 @@ pub struct Plan {
     pub studio_access: Option<access::StudioAccessSpec>,
     /// Resources that exist, named by id: used, never created, tagged, changed or deleted.
     pub existing: Existing,
+    /// The VPC quotas the plan gives (`[quotas]`); Service Quotas' values win at plan
+    /// time, AWS's defaults fill in (see `crate::quotas`).
+    pub quotas: BTreeMap<crate::quotas::Quota, u32>,
 }
 
 /// What a plan names by `id` under a key of its own (in a VPC it names by id): subnets,
@@ -80,7 +83,7 @@ pub struct StudioSpec {
     /// client group when the endpoints admit one group instead of one per user.
     pub domain_groups: Vec<String>,
     /// Whether the endpoints admit 443 from one shared client group (the per-user
-    /// rules would pass the 60 inbound rules of a group).
+    /// rules would pass the inbound rules quota of a group: `[quotas]` or 60).
     pub shared_client_group: bool,
 }
 

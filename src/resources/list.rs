@@ -135,8 +135,8 @@ macro_rules! kinds {
         }
 
         /// Everything a run needs from a cloud: every kind's calls.
-        pub trait Cloud: Send + Sync + 'static + Guard + tags::Api $(+ $module::Api)* {}
-        impl<T: Send + Sync + 'static + Guard + tags::Api $(+ $module::Api)*> Cloud for T {}
+        pub trait Cloud: Send + Sync + 'static + Guard + tags::Api + crate::quotas::Api $(+ $module::Api)* {}
+        impl<T: Send + Sync + 'static + Guard + tags::Api + crate::quotas::Api $(+ $module::Api)*> Cloud for T {}
 
         /// Perform one resolved op against `c`.
         pub async fn perform<C: Cloud>(

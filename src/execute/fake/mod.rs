@@ -10,6 +10,7 @@ mod access;
 mod endpoint;
 mod nat;
 mod network;
+mod quotas;
 mod security_group;
 mod studio;
 
@@ -53,6 +54,8 @@ pub struct World {
     pub services_missing: BTreeMap<String, Vec<String>>,
     /// Whether endpoint service answers carry AZ IDs (AWS's do, LocalStack's do not).
     pub service_zone_ids: bool,
+    /// Service Quotas' answers by quota code (none: no applied value).
+    pub quotas: BTreeMap<String, quotas::QuotaAnswer>,
 }
 
 pub struct FakeCloud {
@@ -118,10 +121,11 @@ impl FakeCloud {
         id
     }
 
-    /// What `observe` reads for `plan` here (the real observe code, run to completion:
-    /// the fake never waits).
+    /// What `plan` and `apply` read for `plan` here, Service Quotas included (the real
+    /// observe code, run to completion: the fake never waits).
     pub fn observe(&self, plan: &Plan) -> Observed {
-        futures::executor::block_on(crate::observe::observe(self, plan)).expect("fake observe")
+        futures::executor::block_on(crate::observe::observe_with_quotas(self, plan))
+            .expect("fake observe")
     }
 
     /// Count of every resource in the account, tagged or not: VPCs, subnets, route

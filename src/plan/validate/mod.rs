@@ -381,6 +381,7 @@ mod access;
 mod endpoints;
 mod existing;
 mod network;
+mod quotas;
 mod security_groups;
 mod studio;
 mod top;
@@ -410,6 +411,9 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     network::zone_style(ctx, &raw);
     let egress = network::egress(ctx, &raw, &region, vpc_cidr, &subnets);
     let request_limits = network::request_limits(ctx, &raw);
+    let quota_settings = quotas::settings(ctx, &raw);
+    let rules_per_group = crate::quotas::Limits::offline(&quota_settings)
+        .value(crate::quotas::Quota::RulesPerSecurityGroup);
     let net = studio::Network {
         name: &name,
         vpc: vpc.as_ref(),
@@ -418,7 +422,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         interface_endpoints: &interface_endpoints,
     };
     let studio = if ctx.diags.is_empty() {
-        studio::check(ctx, &raw, &net, &mut security_groups)
+        studio::check(ctx, &raw, &net, &mut security_groups, rules_per_group)
     } else {
         None
     };
@@ -432,6 +436,19 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
     } else {
         None
     };
+    if ctx.diags.is_empty() {
+        let parts = crate::quotas::usage::Parts {
+            subnets: subnets
+                .keys()
+                .chain(egress.public_subnets.keys())
+                .map(String::as_str)
+                .collect(),
+            security_groups: &security_groups,
+            interface_endpoints: &interface_endpoints,
+            studio: studio.as_ref(),
+        };
+        quotas::check(ctx, &raw, &parts, &quota_settings);
+    }
     if !ctx.diags.is_empty() {
         return None;
     }
@@ -451,6 +468,7 @@ fn check(ctx: &mut Ctx, raw: RawPlan) -> Option<Plan> {
         studio,
         studio_access,
         existing: std::mem::take(&mut ctx.existing),
+        quotas: quota_settings,
     })
 }
 

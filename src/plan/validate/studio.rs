@@ -15,8 +15,6 @@ use crate::plan::{
     StudioSpec, SubnetSpec, UserProfileSpec, VpcSpec,
 };
 
-/// AWS's default quota of inbound rules per security group.
-pub const INBOUND_RULES_PER_GROUP: usize = 60;
 /// The role sagevpc creates: `<plan>` plus this (IAM role names are at most 64).
 pub const ROLE_SUFFIX: &str = "-sagemaker-execution";
 pub const DEFAULT_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess";
@@ -76,6 +74,7 @@ pub(super) fn check(
     raw: &RawPlan,
     net: &Network,
     groups: &mut BTreeMap<String, SecurityGroupSpec>,
+    rules_per_group: u32,
 ) -> Option<StudioSpec> {
     let st = raw.studio.as_ref()?;
     let s = st.get_ref();
@@ -111,7 +110,13 @@ pub(super) fn check(
         return None;
     }
     capacity(ctx, st, net, &subnets, users.len(), ips_per_user);
-    let (domain_groups, user_profiles, shared) = add_groups(groups, net, &users, &endpoint_groups);
+    let (domain_groups, user_profiles, shared) = add_groups(
+        groups,
+        net,
+        &users,
+        &endpoint_groups,
+        rules_per_group as usize,
+    );
     Some(StudioSpec {
         domain_name,
         auth_mode,
@@ -459,14 +464,16 @@ fn add_group(
 }
 
 /// The groups `[studio]` adds: the domain's, one per user, the shared client group when
-/// the endpoints' groups would pass their inbound rules quota; and the endpoints'
-/// groups' ingress from them. Returns the domain's groups, the users with their groups,
-/// and whether the client group is shared.
+/// the endpoints' groups would pass their inbound rules quota (`rules_per_group`: the
+/// plan's `[quotas]` value or AWS's 60); and the endpoints' groups' ingress from them.
+/// Returns the domain's groups, the users with their groups, and whether the client
+/// group is shared.
 fn add_groups(
     groups: &mut BTreeMap<String, SecurityGroupSpec>,
     net: &Network,
     users: &[String],
     endpoint_groups: &[String],
+    rules_per_group: usize,
 ) -> (Vec<String>, BTreeMap<String, UserProfileSpec>, bool) {
     let shared = endpoint_groups.iter().any(|g| {
         let inbound = groups.get(g).map_or(0, |s| {
@@ -475,7 +482,7 @@ fn add_groups(
                 .filter(|r| r.direction == Direction::Ingress)
                 .count()
         });
-        inbound + 1 + users.len() > INBOUND_RULES_PER_GROUP
+        inbound + 1 + users.len() > rules_per_group
     });
     let egress = egress_rules(net);
     let mut domain_groups = vec![DOMAIN_GROUP.to_string()];
