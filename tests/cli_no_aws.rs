@@ -802,10 +802,11 @@ fn graph_reads_live_state_and_prints_dot_or_mermaid() {
             .count()
     };
     // The two graphs of an apply read the four quotas each (the fake answers no JSON:
-    // a warning naming each quota, and the defaults are used).
+    // one warning for the one cause, naming each quota and the default used).
     assert_eq!(quota_reads(), 8);
     assert!(
-        stderr.contains("warning: quota \"Subnets per VPC\" (vpc/L-407747CB) could not be read from Service Quotas"),
+        stderr.contains("warning: 4 quotas could not be read from Service Quotas (")
+            && stderr.contains("\"Subnets per VPC\" (vpc/L-407747CB): 200 (AWS's default)"),
         "{stderr}"
     );
     // Nothing exists: destroy has nothing to do, and reads no quota.

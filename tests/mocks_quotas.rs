@@ -105,10 +105,11 @@ async fn access_denied_is_a_warning_and_the_default_is_used() {
         Source::Default
     );
     assert_eq!(limits.get(Quota::SubnetsPerVpc).source, Source::Plan);
-    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    // One cause, one warning, naming every quota and the value used for it.
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert_eq!(
-        warnings[2],
-        "quota \"Inbound or outbound rules per security group\" (vpc/L-0EA8095F) could not be read from Service Quotas (GetServiceQuota failed: AccessDeniedException: User is not authorized to perform servicequotas:GetServiceQuota); 60 (AWS's default) is used"
+        warnings[0],
+        "4 quotas could not be read from Service Quotas (GetServiceQuota failed: AccessDeniedException: User is not authorized to perform servicequotas:GetServiceQuota); used instead: \"Interface VPC endpoints per VPC\" (vpc/L-29B6F2EB): 50 (AWS's default); \"Subnets per VPC\" (vpc/L-407747CB): 300 (from the plan's [quotas]); \"Inbound or outbound rules per security group\" (vpc/L-0EA8095F): 60 (AWS's default); \"Security groups per network interface\" (vpc/L-2AFB9258): 5 (AWS's default)"
     );
     assert_eq!(denied.num_calls(), 4, "AccessDenied is not retried");
 }

@@ -172,6 +172,7 @@ impl Limits {
         read: &BTreeMap<Quota, Reading>,
     ) -> (Limits, Vec<String>) {
         let mut warnings = Vec::new();
+        let mut unread: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut limits = BTreeMap::new();
         for q in Quota::ALL {
             let fallback = match plan.get(&q) {
@@ -189,8 +190,8 @@ impl Limits {
                     (*v, Source::ServiceQuotas)
                 }
                 Some(Reading::Failed(why)) => {
-                    warnings.push(format!(
-                        "quota {q} could not be read from Service Quotas ({why}); {} ({}) is used",
+                    unread.entry(why.as_str()).or_default().push(format!(
+                        "{q}: {} ({})",
                         fallback.0,
                         fallback.1.as_str()
                     ));
@@ -206,6 +207,21 @@ impl Limits {
                     source,
                 },
             );
+        }
+        // One line per cause: a caller without the permission (or an emulator without
+        // the service) gets one warning, not one per quota.
+        for (why, used) in unread {
+            warnings.push(match used.as_slice() {
+                [one] => {
+                    let (q, v) = one.split_once(": ").unwrap_or((one, ""));
+                    format!("quota {q} could not be read from Service Quotas ({why}); {v} is used")
+                }
+                _ => format!(
+                    "{} quotas could not be read from Service Quotas ({why}); used instead: {}",
+                    used.len(),
+                    used.join("; ")
+                ),
+            });
         }
         (Limits(limits), warnings)
     }
