@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::{Filter, Tag};
 
 use super::tags_of;
-use crate::aws::{pages, send, Aws, AwsError};
+use crate::aws::{pages, Aws, AwsError};
 use crate::model::{TAG_KEY, TAG_PLAN};
 
 /// One owned resource: (plan, its `sagevpc:key`, id).
@@ -27,16 +27,8 @@ impl Aws {
     /// The region's availability zones that are up, by name (Local and Wavelength
     /// zones left out: endpoints and SageMaker are not there).
     pub async fn available_zones(&self) -> Result<Vec<String>, AwsError> {
-        let out = send!(self
-            .ec2
-            .describe_availability_zones()
-            .filters(super::filter("state", "available")))?;
-        Ok(out
-            .availability_zones()
-            .iter()
-            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
-            .filter_map(|z| z.zone_name().map(str::to_string))
-            .collect())
+        let zones = crate::resources::subnet::Api::describe_zones(self).await?;
+        Ok(zones.into_iter().map(|z| z.name).collect())
     }
 
     /// The IPv4 CIDR blocks of every VPC in the region, whoever made it.

@@ -83,15 +83,8 @@ fn permission(rule: &AwsRule) -> IpPermission {
     b.build()
 }
 
-impl security_group::Api for Aws {
-    async fn describe_security_groups_by_ids(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
-        let f = Filter::builder()
-            .name("group-id")
-            .set_values(Some(ids.to_vec()))
-            .build();
+impl Aws {
+    async fn groups_where(&self, f: Filter) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
         let pages = pages!(self
             .ec2
             .describe_security_groups()
@@ -103,21 +96,25 @@ impl security_group::Api for Aws {
             .filter_map(group_of)
             .collect())
     }
+}
+
+impl security_group::Api for Aws {
+    async fn describe_security_groups_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
+        let f = Filter::builder()
+            .name("group-id")
+            .set_values(Some(ids.to_vec()))
+            .build();
+        self.groups_where(f).await
+    }
 
     async fn describe_security_groups_by_plan(
         &self,
         plan: &str,
     ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
-        let pages = pages!(self
-            .ec2
-            .describe_security_groups()
-            .filters(plan_filter(plan))
-            .into_paginator())?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.security_groups())
-            .filter_map(group_of)
-            .collect())
+        self.groups_where(plan_filter(plan)).await
     }
 
     async fn create_security_group(

@@ -64,6 +64,8 @@ impl Api for Aws {
         Ok(out
             .availability_zones()
             .iter()
+            // Local and Wavelength zones left out: endpoints and SageMaker are not there.
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
             .filter_map(|z| {
                 Some(Zone {
                     name: z.zone_name()?.to_string(),
