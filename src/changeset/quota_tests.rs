@@ -211,3 +211,17 @@ fn studio_users_apps_count_the_users_and_the_domains_groups_and_sagemakers() {
         "{mine}"
     );
 }
+
+#[tokio::test]
+async fn quotas_are_read_only_for_a_change_that_adds_what_they_count() {
+    let cloud = Arc::new(FakeCloud::default());
+    let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
+    let plan = adopted(&vpc, "");
+    let fresh = diff(&plan, &cloud.observe(&plan)).unwrap();
+    assert!(quotas::may_reach(&fresh), "creating subnets and endpoints");
+    converge(&cloud, &plan).await;
+    let again = diff(&plan, &cloud.observe(&plan)).unwrap();
+    assert!(!quotas::may_reach(&again), "a no-op plan asks nothing");
+    let gone = destroy(&plan, &cloud.observe(&plan)).unwrap();
+    assert!(!quotas::may_reach(&gone), "deletes never reach a quota");
+}

@@ -46,6 +46,24 @@ fn existing(cx: &Cx) -> Existing {
     }
 }
 
+/// Whether the change adds what a quota counts: an interface endpoint, a subnet, a
+/// security group, a rule, a user profile (its apps' network interfaces), or changes
+/// one of those. A no-op plan and a change of tags, policies or routes do not.
+pub fn may_reach(cs: &super::Changeset) -> bool {
+    use crate::model::Kind;
+    cs.changes.iter().any(|c| {
+        !matches!(c.action, super::Action::NoOp | super::Action::Delete)
+            && matches!(
+                c.address.kind,
+                Kind::InterfaceEndpoint
+                    | Kind::Subnet
+                    | Kind::SecurityGroup
+                    | Kind::SecurityGroupRule
+                    | Kind::UserProfile
+            )
+    })
+}
+
 /// The warnings of reading the quotas: those that could not be read, and plan values
 /// Service Quotas contradicts.
 pub fn warnings(plan: &crate::plan::Plan, obs: &crate::observe::Observed) -> Vec<String> {

@@ -16,21 +16,25 @@ pub(super) async fn read_and_diff(
     goal: Goal,
 ) -> Result<(Observed, Changeset), String> {
     let t0 = Instant::now();
-    // Service Quotas is asked only when something may be created.
-    let obs = if goal.is_destroy() {
-        observe::observe(aws, plan).await
-    } else {
-        observe::observe_with_quotas(aws, plan).await
-    }
-    .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
+    let mut obs = observe::observe(aws, plan)
+        .await
+        .map_err(|e| s.explain("reading live state", &e, &plan.region))?;
     s.time("read", t0);
-    // On stderr: a caller without servicequotas:GetServiceQuota (or an emulator without
-    // the service) sees why the defaults are used, and the plan's output stays the same.
-    for w in changeset::quotas::warnings(plan, &obs) {
-        eprintln!("warning: {w}");
-    }
     let t1 = Instant::now();
     let mut cs = changes(plan, &obs, goal)?;
+    // Service Quotas is asked only when the change adds what a quota counts (never for
+    // a no-op plan or a destroy); then the diff is made again with the values read.
+    if !goal.is_destroy() && changeset::quotas::may_reach(&cs) {
+        let t2 = Instant::now();
+        obs.quotas = Some(crate::quotas::read(aws).await);
+        s.time("quotas", t2);
+        // On stderr: a caller without servicequotas:GetServiceQuota (or an emulator
+        // without the service) sees why the defaults are used; the plan's output stays.
+        for w in changeset::quotas::warnings(plan, &obs) {
+            eprintln!("warning: {w}");
+        }
+        cs = changes(plan, &obs, goal)?;
+    }
     if !goal.is_destroy() {
         // `sagevpc audit`'s rules over the plan's own resources as applied.
         cs.warnings
