@@ -2,11 +2,13 @@
 //! rejected with file, line, column and field; the valid modes expand to the NAT
 //! placement and route tables the resource kinds build.
 
+#[path = "support/validate.rs"]
+mod support;
+
 use std::path::Path;
 
-use sagevpc::plan::{validate_source, Diagnostic, NatMode, Plan};
-
-const FILE: &str = "/plans/nat.toml";
+use sagevpc::plan::{validate_source, NatMode};
+use support::{accept, assert_diag, edit, pos, reject, reject_one, FILE};
 
 /// Two private subnets in two AZs, and a public subnet in each.
 const NAT: &str = r#"name = "n"
@@ -34,40 +36,6 @@ cidr = "10.0.100.0/24"
 availability_zone = "us-east-1b"
 cidr = "10.0.101.0/24"
 "#;
-
-fn edit(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(text.matches(from).count(), 1, "test bug: {from:?}");
-    text.replacen(from, to, 1)
-}
-
-fn accept(text: &str) -> Plan {
-    validate_source(Path::new(FILE), text).unwrap_or_else(|e| panic!("rejected: {e}\n{text}"))
-}
-
-fn reject_one(text: &str) -> Diagnostic {
-    match validate_source(Path::new(FILE), text) {
-        Ok(_) => panic!("accepted but must be rejected:\n{text}"),
-        Err(e) => {
-            assert_eq!(e.diagnostics.len(), 1, "{e}");
-            e.diagnostics[0].clone()
-        }
-    }
-}
-
-/// 1-based line and column of the first occurrence of `needle`.
-fn pos(text: &str, needle: &str) -> (usize, usize) {
-    let at = text.find(needle).expect("needle in text");
-    let line = text[..at].matches('\n').count() + 1;
-    let col = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
-    (line, col)
-}
-
-fn assert_diag(d: &Diagnostic, at: (usize, usize), field: &str, has: &str) {
-    assert_eq!((d.line, d.column), at, "{d}");
-    assert_eq!(d.field, field, "{d}");
-    assert!(d.message.contains(has), "{d}");
-    assert_eq!(d.file, Path::new(FILE));
-}
 
 #[test]
 fn per_az_puts_a_nat_in_every_public_subnet_and_a_private_table_per_az() {
@@ -310,10 +278,7 @@ fn an_id_of_another_region_is_refused_at_its_line() {
         "\"us-east-1a\"\ncidr = \"10.0.0.0/24\"",
         "\"usw2-az1\"\ncidr = \"10.0.0.0/24\"",
     );
-    let d = match validate_source(Path::new(FILE), &text) {
-        Err(e) => e.diagnostics[0].clone(),
-        Ok(_) => panic!("accepted"),
-    };
+    let d = reject(&text).remove(0);
     assert_diag(
         &d,
         pos(&text, "\"usw2-az1\""),
@@ -330,10 +295,7 @@ fn names_and_ids_are_not_mixed_in_one_plan() {
         "\"use1-az6\"\ncidr = \"10.0.101.0/24\"",
     );
     // First the cause; the per-AZ NAT checks that follow from it come after.
-    let d = match validate_source(Path::new(FILE), &text) {
-        Err(e) => e.diagnostics[0].clone(),
-        Ok(_) => panic!("accepted"),
-    };
+    let d = reject(&text).remove(0);
     assert_diag(
         &d,
         pos(&text, "\"use1-az6\""),
@@ -349,10 +311,7 @@ fn a_name_of_another_region_suggests_both_forms() {
         "\"us-east-1a\"\ncidr = \"10.0.0.0/24\"",
         "\"eu-west-1a\"\ncidr = \"10.0.0.0/24\"",
     );
-    let d = match validate_source(Path::new(FILE), &text) {
-        Err(e) => e.diagnostics[0].clone(),
-        Ok(_) => panic!("accepted"),
-    };
+    let d = reject(&text).remove(0);
     assert_diag(
         &d,
         pos(&text, "\"eu-west-1a\""),

@@ -1,12 +1,14 @@
 //! `[quotas]` and the plan's own counts against the quotas' values (the plan's, else
 //! AWS's defaults), with no AWS call: exact messages, file, line, column and field.
 
+#[path = "support/validate.rs"]
+mod support;
+
 use std::path::Path;
 
-use sagevpc::plan::{validate_source, Diagnostic, Plan};
+use sagevpc::plan::{validate_source, Diagnostic};
 use sagevpc::quotas::Quota;
-
-const FILE: &str = "/plans/quotas.toml";
+use support::{accept, pos, reject_one, FILE};
 
 const BASE: &str = r#"name = "q"
 region = "us-east-1"
@@ -27,28 +29,6 @@ services = ["sts", "logs"]
 subnets = ["a"]
 security_groups = ["endpoints"]
 "#;
-
-fn accept(text: &str) -> Plan {
-    validate_source(Path::new(FILE), text).unwrap_or_else(|e| panic!("rejected: {e}\n{text}"))
-}
-
-fn reject_one(text: &str) -> Diagnostic {
-    match validate_source(Path::new(FILE), text) {
-        Ok(_) => panic!("accepted but must be rejected:\n{text}"),
-        Err(e) => {
-            assert_eq!(e.diagnostics.len(), 1, "{e}");
-            e.diagnostics[0].clone()
-        }
-    }
-}
-
-/// 1-based line and column of the first occurrence of `needle`.
-fn pos(text: &str, needle: &str) -> (usize, usize) {
-    let at = text.find(needle).expect("needle in text");
-    let line = text[..at].matches('\n').count() + 1;
-    let col = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
-    (line, col)
-}
 
 fn at(d: &Diagnostic, text: &str, needle: &str, field: &str) {
     assert_eq!((d.line, d.column), pos(text, needle), "{d}");
