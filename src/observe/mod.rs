@@ -109,9 +109,10 @@ pub struct Observed {
     /// The principals `[studio_access]` names that exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<Principal>,
-    /// What Service Quotas said of the VPC quotas, read for `plan` and `apply` (see
-    /// [`observe_with_quotas`]); `None` when not read (destroy, the read-back after an
-    /// apply), and then the quota checks that need live state do not run.
+    /// What Service Quotas said of the VPC quotas, read by `plan` and `apply` after the
+    /// first diff when the change adds what a quota counts (`commands::read`); `None`
+    /// when not read (a no-op plan, destroy, the read-back after an apply), and then the
+    /// quota checks that need live state do not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quotas: Option<BTreeMap<Quota, Reading>>,
 }
@@ -305,15 +306,6 @@ pub async fn observe<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError>
         return Ok(obs);
     };
     read_in_vpc(c, plan, &home, &subnet_ids, &mut obs).await?;
-    Ok(obs)
-}
-
-/// [`observe`], and Service Quotas' values of the VPC quotas, read at the same time
-/// (what `plan` and `apply` check before any write; `destroy` does not read them).
-pub async fn observe_with_quotas<C: Cloud>(c: &C, plan: &Plan) -> Result<Observed, AwsError> {
-    let (obs, quotas) = tokio::join!(observe(c, plan), crate::quotas::read(c));
-    let mut obs = obs?;
-    obs.quotas = Some(quotas);
     Ok(obs)
 }
 
