@@ -225,3 +225,76 @@ async fn quotas_are_read_only_for_a_change_that_adds_what_they_count() {
     let gone = destroy(&plan, &cloud.observe(&plan)).unwrap();
     assert!(!quotas::may_reach(&gone), "deletes never reach a quota");
 }
+
+#[test]
+fn the_rules_of_an_existing_group_an_endpoint_carries_count_on_its_interfaces() {
+    use crate::model::{Direction, Peer, Protocol, Rule};
+    use crate::resources::security_group::ObservedSecurityGroup;
+    let cloud = FakeCloud::default();
+    let vpc = cloud.add_foreign_vpc("10.50.0.0/16", true);
+    // 1,000 inbound IPv4 rules (one peer each): with the plan group's one rule, 1,001
+    // on every interface of an endpoint that carries both groups.
+    let rules = |n: u32| -> Vec<Rule> {
+        (0..n)
+            .map(|i| Rule {
+                direction: Direction::Ingress,
+                protocol: Protocol::Tcp,
+                ports: Some((443, 443)),
+                peer: Peer::Cidr(
+                    format!("10.{}.{}.0/24", 60 + i / 256, i % 256)
+                        .parse()
+                        .unwrap(),
+                ),
+            })
+            .collect()
+    };
+    let hand_made = |n| ObservedSecurityGroup {
+        id: "sg-0aaaabbbbcccc1111".into(),
+        vpc_id: vpc.clone(),
+        name: "hand-made".into(),
+        description: "made by hand".into(),
+        rules: rules(n),
+        tags: Default::default(),
+    };
+    cloud
+        .world
+        .lock()
+        .unwrap()
+        .security_groups
+        .push(hand_made(1000));
+    let text = format!(
+        r#"name = "q"
+region = "us-east-1"
+
+[vpc]
+id = "{vpc}"
+
+[subnets.a]
+availability_zone = "us-east-1a"
+cidr = "10.50.0.0/24"
+
+[security_groups.endpoints]
+description = "Interface endpoints"
+ingress = [{{ from = "10.50.0.0/16", protocol = "tcp", ports = "443" }}]
+
+[interface_endpoints]
+services = ["sts"]
+subnets = ["a"]
+security_groups = ["endpoints", "sg-0aaaabbbbcccc1111"]
+"#
+    );
+    let plan = plan_from(&text);
+    assert_eq!(
+        problems(&plan, &cloud),
+        ["quotas: inbound IPv4 rules over the groups of interface endpoint sts's network interfaces: 1001, more than the 1000 AWS allows on one network interface (endpoints 1, sg-0aaaabbbbcccc1111 1000); move rules to fewer groups"]
+    );
+    {
+        let mut w = cloud.world.lock().unwrap();
+        let g = w
+            .security_groups
+            .iter_mut()
+            .find(|g| g.id == "sg-0aaaabbbbcccc1111");
+        *g.expect("pushed above") = hand_made(999);
+    }
+    diff(&plan, &cloud.observe(&plan)).expect("1,000 rules fit");
+}

@@ -1,5 +1,6 @@
 //! The quotas at plan time, before any write: the plan's counts with what already
-//! exists in the VPC (endpoints and subnets the plan does not own) against the values
+//! exists in the VPC (endpoints and subnets the plan does not own, the rules of the groups
+//! it names by id) against the values
 //! in effect (Service Quotas', else the plan's `[quotas]`, else AWS's defaults; see
 //! `crate::quotas`). Runs only when Service Quotas was asked (`plan`, `apply`).
 
@@ -42,6 +43,11 @@ fn existing(cx: &Cx) -> Existing {
             .iter()
             .filter(|s| owned_key(&s.tags, &plan.name).is_none())
             .map(|s| s.id.clone())
+            .collect(),
+        group_rules: obs
+            .referenced_groups
+            .iter()
+            .map(|g| (g.id.clone(), g.rules.clone()))
             .collect(),
     }
 }

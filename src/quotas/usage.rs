@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Limit, Limits, Quota, RULES_PER_INTERFACE};
-use crate::model::{Direction, Peer};
+use crate::model::{Direction, Peer, Rule};
 use crate::plan::{InterfaceEndpointSpec, Plan, Ref, SecurityGroupSpec, StudioSpec};
 
 /// The parts of a plan that count.
@@ -44,6 +44,9 @@ pub struct Existing {
     pub endpoints: Vec<String>,
     /// Subnets the plan does not own.
     pub subnets: Vec<String>,
+    /// The rules of the groups the plan names by id (existing groups), as read: they
+    /// count toward the rules on each network interface that carries them.
+    pub group_rules: BTreeMap<String, Vec<Rule>>,
 }
 
 /// Where an excess is, for validation to point at.
@@ -84,7 +87,7 @@ pub fn excesses(parts: &Parts, limits: &Limits, existing: &Existing) -> Vec<Exce
     subnets_per_vpc(parts, limits, existing, &mut out);
     rules_per_group(parts, limits, &mut out);
     for nic in interfaces(parts) {
-        per_interface(parts, limits, &nic, &mut out);
+        per_interface(parts, limits, existing, &nic, &mut out);
     }
     out
 }
@@ -193,10 +196,9 @@ impl Bucket {
     }
 }
 
-fn count(group: &SecurityGroupSpec, b: Bucket) -> usize {
-    group
-        .rules
-        .iter()
+fn count<'r>(rules: impl IntoIterator<Item = &'r Rule>, b: Bucket) -> usize {
+    rules
+        .into_iter()
         .filter(|r| r.direction == b.direction)
         .filter(|r| matches!(&r.peer, Peer::Cidr(ipnet::IpNet::V6(_))) == b.ipv6)
         .count()
@@ -206,7 +208,7 @@ fn rules_per_group(parts: &Parts, limits: &Limits, out: &mut Vec<Excess>) {
     let limit = limits.get(Quota::RulesPerSecurityGroup);
     for (key, g) in parts.security_groups {
         for b in Bucket::ALL {
-            let n = count(g, b);
+            let n = count(&g.rules, b);
             if n > limit.value as usize {
                 let what = format!("{} of security group {key}", b.name());
                 let detail = "AWS counts one rule per peer (each CIDR, group and prefix list)";
@@ -227,7 +229,8 @@ struct Interface {
     what: String,
     /// Plan groups by key.
     groups: BTreeSet<String>,
-    /// Groups named by id (rules unknown).
+    /// Groups named by id (their rules count when they were read: `Existing::group_rules`),
+    /// or described (`the VPC's default group`).
     others: Vec<String>,
 }
 
@@ -264,7 +267,13 @@ fn interfaces(parts: &Parts) -> Vec<Interface> {
     out
 }
 
-fn per_interface(parts: &Parts, limits: &Limits, nic: &Interface, out: &mut Vec<Excess>) {
+fn per_interface(
+    parts: &Parts,
+    limits: &Limits,
+    existing: &Existing,
+    nic: &Interface,
+    out: &mut Vec<Excess>,
+) {
     let limit = limits.get(Quota::SecurityGroupsPerNetworkInterface);
     let mut names: Vec<String> = nic
         .groups
@@ -281,11 +290,15 @@ fn per_interface(parts: &Parts, limits: &Limits, nic: &Interface, out: &mut Vec<
         });
     }
     for b in Bucket::ALL {
-        let per: Vec<(String, usize)> = nic
+        let mine = nic
             .groups
             .iter()
-            .filter_map(|g| Some((g.clone(), count(parts.security_groups.get(g)?, b))))
-            .collect();
+            .filter_map(|g| Some((g.clone(), count(&parts.security_groups.get(g)?.rules, b))));
+        let theirs = nic
+            .others
+            .iter()
+            .filter_map(|id| Some((id.clone(), count(existing.group_rules.get(id)?, b))));
+        let per: Vec<(String, usize)> = mine.chain(theirs).collect();
         let total: usize = per.iter().map(|(_, n)| n).sum();
         if total > RULES_PER_INTERFACE as usize {
             let each: Vec<String> = per.iter().map(|(g, n)| format!("{g} {n}")).collect();
