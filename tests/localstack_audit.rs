@@ -363,3 +363,197 @@ fn an_unknown_vpc_is_an_error() {
     assert_eq!(code, 1);
     assert!(err.contains("is not a VPC id"), "{err}");
 }
+
+/// `rule subject` → status of the report's findings for `rule`.
+fn statuses(report: &Value, rule: &str) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap().to_string(),
+                f["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn finding<'a>(report: &'a Value, rule: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding: {report}"))
+}
+
+/// A VpcOnly Studio domain in a hand-made VPC (moto's SageMaker, LocalStack's EC2): the
+/// domain's own subnets and groups are what the Studio rules check. A public subnet, a
+/// domain-level group that admits itself while a user exists and a user group that does
+/// not admit itself on Studio's app ports each fail, naming the resources; fixed, each
+/// passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_of_a_vpc_with_a_studio_domain_checks_the_domains_subnets_and_groups() {
+    use aws_sdk_sagemaker::types::{AppNetworkAccessType, AuthMode, DomainSettings, UserSettings};
+    let moto = common::moto::Moto::start();
+    let sm = moto.client().await;
+    let env = [
+        ("AWS_ENDPOINT_URL_SAGEMAKER", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_EFS", moto.url.as_str()),
+    ];
+    let audit_studio = |vpc: &str| -> Value {
+        let (code, out, err) = run_env(&["audit", "--vpc", vpc, "--output", "json"], &env);
+        assert!(code == 0 || code == 2, "audit exited {code}\n{err}\n{out}");
+        assert!(!err.contains("could not read SageMaker"), "{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let c = ec2().await;
+    let name = unique_name("auditsm");
+    let mut fx = Adopted::create(&c, &name, 96).await;
+    let (a, b) = (fx.subnet_a.clone(), fx.subnet_b.clone());
+    let studio = fx.add_security_group(&c, &format!("{name}-studio")).await;
+    c.authorize_security_group_ingress()
+        .group_id(&studio)
+        .ip_permissions(self_rule(&studio))
+        .send()
+        .await
+        .unwrap();
+    let user = fx
+        .add_security_group(&c, &format!("{name}-user-alice"))
+        .await;
+    // subnet a routes to an internet gateway.
+    let igw = c
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap()
+        .to_string();
+    c.attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&fx.vpc_id)
+        .send()
+        .await
+        .unwrap();
+    let public = fx.add_route_table(&c, &a).await;
+    c.create_route()
+        .route_table_id(&public)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+    let domain = sm
+        .create_domain()
+        .domain_name(&name)
+        .auth_mode(AuthMode::Iam)
+        .default_user_settings(
+            UserSettings::builder()
+                .execution_role("arn:aws:iam::000000000000:role/sagevpc-it")
+                .security_groups(&studio)
+                .build(),
+        )
+        .domain_settings(
+            DomainSettings::builder()
+                .security_group_ids(&studio)
+                .build(),
+        )
+        .subnet_ids(&a)
+        .subnet_ids(&b)
+        .vpc_id(&fx.vpc_id)
+        .app_network_access_type(AppNetworkAccessType::VpcOnly)
+        .send()
+        .await
+        .expect("CreateDomain (moto)")
+        .domain_arn()
+        .and_then(|arn| arn.rsplit('/').next())
+        .expect("domain id")
+        .to_string();
+    sm.create_user_profile()
+        .domain_id(&domain)
+        .user_profile_name("alice")
+        .user_settings(UserSettings::builder().security_groups(&user).build())
+        .send()
+        .await
+        .expect("CreateUserProfile (moto)");
+    let subject = format!("{domain} ({name})");
+
+    let r = audit_studio(&fx.vpc_id);
+    let fail = |s: &str| vec![(s.to_string(), "fail".to_string())];
+    let pass = |s: &str| vec![(s.to_string(), "pass".to_string())];
+    assert_eq!(statuses(&r, "domain.private_subnets"), fail(&subject));
+    let f = finding(&r, "domain.private_subnets");
+    let detail = f["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&a) && detail.contains(&igw) && !detail.contains(&b),
+        "{f}"
+    );
+    assert_eq!(statuses(&r, "domain.shared_group"), fail(&subject));
+    let f = finding(&r, "domain.shared_group");
+    assert!(
+        f["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(studio.clone())),
+        "{f}"
+    );
+    assert!(
+        f["detail"].as_str().unwrap().contains("1 user profiles"),
+        "{f}"
+    );
+    assert_eq!(statuses(&r, "domain.capacity"), pass(&subject));
+    assert!(finding(&r, "domain.capacity")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("for 1 users"));
+    // Studio's rule for user groups (apps on TCP 8192-65535), not the jobs' all-TCP one.
+    assert_eq!(statuses(&r, "groups.clients_admit_themselves"), fail(&user));
+
+    // Fixed one by one: no internet route, no self rule on the domain's group, the
+    // user's group admits itself on the apps' ports.
+    c.delete_route()
+        .route_table_id(&public)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    c.revoke_security_group_ingress()
+        .group_id(&studio)
+        .ip_permissions(self_rule(&studio))
+        .send()
+        .await
+        .unwrap();
+    c.authorize_security_group_ingress()
+        .group_id(&user)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8192)
+                .to_port(65535)
+                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&user).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = audit_studio(&fx.vpc_id);
+    assert_eq!(statuses(&r, "domain.private_subnets"), pass(&subject));
+    assert_eq!(statuses(&r, "domain.shared_group"), pass(&subject));
+    assert_eq!(statuses(&r, "groups.clients_admit_themselves"), pass(&user));
+
+    c.detach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&fx.vpc_id)
+        .send()
+        .await
+        .unwrap();
+    c.delete_internet_gateway()
+        .internet_gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+}

@@ -12,7 +12,9 @@ use aws_sdk_ec2::operation::create_subnet::{CreateSubnetError, CreateSubnetOutpu
 use aws_sdk_ec2::operation::delete_security_group::{
     DeleteSecurityGroupError, DeleteSecurityGroupOutput,
 };
-use aws_sdk_ec2::operation::delete_vpc_endpoints::DeleteVpcEndpointsOutput;
+use aws_sdk_ec2::operation::delete_vpc_endpoints::{
+    DeleteVpcEndpointsError, DeleteVpcEndpointsOutput,
+};
 use aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput;
 use aws_sdk_ec2::operation::describe_vpcs::{DescribeVpcsError, DescribeVpcsOutput};
 use aws_sdk_ec2::types::{
@@ -271,10 +273,43 @@ async fn endpoint_delete_reports_per_item_failures() {
                 )
                 .build()
         });
-    let ec2 = client!([&gone, &denied]);
+    // A route of the gateway endpoint missing is not the endpoint missing (LocalStack
+    // answers this way after a route table move): an error, per item or for the call.
+    let route = mock!(Client::delete_vpc_endpoints)
+        .match_requests(|r| r.vpc_endpoint_ids() == ["vpce-s3", "vpce-sts"])
+        .then_output(|| {
+            DeleteVpcEndpointsOutput::builder()
+                .unsuccessful(
+                    UnsuccessfulItem::builder()
+                        .resource_id("vpce-s3")
+                        .error(
+                            UnsuccessfulItemError::builder()
+                                .code("InvalidRoute.NotFound")
+                                .message("no route with destination-cidr-block pl-1 in route table rtb-1")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let route_call = mock!(Client::delete_vpc_endpoints)
+        .match_requests(|r| r.vpc_endpoint_ids() == ["vpce-s3"])
+        .then_error(|| {
+            DeleteVpcEndpointsError::generic(err_meta(
+                "InvalidRoute.NotFound",
+                "no route with destination-cidr-block pl-1 in route table rtb-1",
+            ))
+        });
+    let ec2 = client!([&gone, &denied, &route, &route_call]);
     ec2.delete_endpoints(&["vpce-gone".to_string()])
         .await
         .expect("already gone is done");
+    for ids in [&["vpce-s3", "vpce-sts"][..], &["vpce-s3"]] {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let e = ec2.delete_endpoints(&ids).await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("InvalidRoute.NotFound"), "{ids:?}");
+        assert!(e.message.contains("rtb-1"), "{e}");
+    }
     let e = ec2
         .delete_endpoints(&["vpce-busy".to_string()])
         .await

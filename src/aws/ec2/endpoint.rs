@@ -169,7 +169,7 @@ impl Api for Aws {
     async fn endpoint_statuses(&self, ids: &[String]) -> Result<Vec<EndpointStatus>, AwsError> {
         let found = match self.describe_endpoints(vec![], ids.to_vec()).await {
             Ok(f) => f,
-            Err(e) if e.is_not_found() && ids.len() == 1 => Vec::new(),
+            Err(e) if endpoint_gone(e.code.as_deref()) && ids.len() == 1 => Vec::new(),
             Err(e) => return Err(e),
         };
         let mut out: Vec<EndpointStatus> = found
@@ -263,10 +263,12 @@ impl Api for Aws {
             .set_vpc_endpoint_ids(Some(ids.to_vec()));
         let op = op_name(&req);
         let out = match send!(req) {
-            Err(e) if e.is_not_found() && ids.len() == 1 => return Ok(()),
+            Err(e) if endpoint_gone(e.code.as_deref()) && ids.len() == 1 => return Ok(()),
             other => other?,
         };
-        // Failures come back per item, not as an error; one already gone is done.
+        // Failures come back per item, not as an error; one already gone is done. Another
+        // NotFound (`InvalidRoute.NotFound`: a route of a gateway endpoint) is a failure:
+        // the endpoint is still there.
         for u in out.unsuccessful() {
             let (code, msg) = u
                 .error()
@@ -277,11 +279,20 @@ impl Api for Aws {
                     )
                 })
                 .unwrap_or_default();
-            if !code.ends_with("NotFound") {
+            if !endpoint_gone(Some(&code)) {
                 let which = u.resource_id().unwrap_or("an endpoint");
                 return Err(AwsError::new(op, Some(&code), format!("{which}: {msg}")));
             }
         }
         Ok(())
     }
+}
+
+/// Whether an error code says the endpoint itself does not exist (deleted, or never
+/// was): not any `*.NotFound`, which may name a route, a subnet or a group it refers to.
+fn endpoint_gone(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("InvalidVpcEndpoint.NotFound" | "InvalidVpcEndpointId.NotFound")
+    )
 }
