@@ -486,6 +486,10 @@ def make_handler(state: State):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # The headers and the body of an answer are two writes: with Nagle's algorithm the
+        # body waits for the client's (delayed) ACK of the headers, tens of ms per call
+        # that the client sees and AWS does not add.
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *a):  # quiet
             pass
