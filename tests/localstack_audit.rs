@@ -1,8 +1,9 @@
 //! `sagevpc audit` of VPCs made by hand with the SDK (no sagevpc tags) on LocalStack:
 //! a clean one passes (exit 0), then each rule is broken one at a time (exit 2, that
-//! rule and no other fails in the JSON) and put back. LocalStack has no SageMaker: the
-//! VPC is audited without domains (a warning says so); the Studio rules are proven by
-//! the unit tests in src/audit/tests.rs.
+//! rule and no other fails in the JSON) and put back. LocalStack has no SageMaker: that
+//! VPC is audited without domains (a warning says so); a second VPC gets a VpcOnly
+//! domain and a user in moto's SageMaker, whose subnets and groups the Studio rules
+//! then check.
 
 mod common;
 
