@@ -22,12 +22,16 @@ const SERVICES: [&str; 5] = [
 
 /// `sagevpc audit --vpc <vpc> --output json`: exit code and the report.
 fn audit(vpc: &str) -> (i32, Value) {
-    let (code, out, err) = run(&["audit", "--vpc", vpc, "--output", "json"]);
+    let (code, report, _) = audit_env(vpc, &[]);
+    (code, report)
+}
+
+/// `audit` with extra environment variables; its stderr too.
+fn audit_env(vpc: &str, env: &[(&str, &str)]) -> (i32, Value, String) {
+    let (code, out, err) = run_env(&["audit", "--vpc", vpc, "--output", "json"], env);
     assert!(code == 0 || code == 2, "audit exited {code}\n{err}\n{out}");
-    (
-        code,
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")),
-    )
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (code, report, err)
 }
 
 /// The rules that fail, as `rule subject`.
@@ -405,10 +409,9 @@ async fn audit_of_a_vpc_with_a_studio_domain_checks_the_domains_subnets_and_grou
         ("AWS_ENDPOINT_URL_EFS", moto.url.as_str()),
     ];
     let audit_studio = |vpc: &str| -> Value {
-        let (code, out, err) = run_env(&["audit", "--vpc", vpc, "--output", "json"], &env);
-        assert!(code == 0 || code == 2, "audit exited {code}\n{err}\n{out}");
+        let (_, report, err) = audit_env(vpc, &env);
         assert!(!err.contains("could not read SageMaker"), "{err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+        report
     };
     let c = ec2().await;
     let name = unique_name("auditsm");

@@ -97,58 +97,40 @@ async fn remove_emulator_leftovers(c: &aws_sdk_ec2::Client, plan: &str) {
 /// InvalidRoute.NotFound for it): after a NAT mode change moved the S3 endpoint to other
 /// tables, the test adds the missing routes the way the emulator accepts them.
 async fn add_missing_gateway_endpoint_routes(c: &aws_sdk_ec2::Client, plan: &str) {
-    for vpc in vpcs_of(c, plan).await {
-        let in_vpc = Filter::builder()
-            .name("vpc-id")
-            .values(vpc.vpc_id().unwrap_or_default())
-            .build();
-        let eps = c
-            .describe_vpc_endpoints()
-            .filters(in_vpc.clone())
-            .send()
-            .await
-            .expect("DescribeVpcEndpoints");
-        let lists = c
-            .describe_prefix_lists()
-            .send()
-            .await
-            .expect("DescribePrefixLists");
-        let tables = c
-            .describe_route_tables()
-            .filters(in_vpc)
-            .send()
-            .await
-            .expect("DescribeRouteTables");
-        for e in eps.vpc_endpoints() {
-            let (Some(id), Some(service)) = (e.vpc_endpoint_id(), e.service_name()) else {
-                continue;
-            };
-            let gateway = e.vpc_endpoint_type().map(|t| t.as_str()) == Some("Gateway");
-            let live = e.state().map(|s| s.as_str()) == Some("available");
-            let pl = lists
-                .prefix_lists()
-                .iter()
-                .find(|p| p.prefix_list_name() == Some(service))
-                .and_then(|p| p.prefix_list_id());
-            let (true, true, Some(pl)) = (gateway, live, pl) else {
-                continue;
-            };
-            for rt in e.route_table_ids() {
-                let has = tables.route_tables().iter().any(|t| {
-                    t.route_table_id() == Some(rt.as_str())
-                        && t.routes()
-                            .iter()
-                            .any(|r| r.destination_prefix_list_id() == Some(pl))
-                });
-                if !has {
-                    c.create_route()
-                        .route_table_id(rt)
-                        .destination_prefix_list_id(pl)
-                        .gateway_id(id)
-                        .send()
-                        .await
-                        .expect("CreateRoute for the gateway endpoint");
-                }
+    let lists = c
+        .describe_prefix_lists()
+        .send()
+        .await
+        .expect("DescribePrefixLists");
+    let tables = route_tables_of(c, plan).await;
+    for e in endpoints_of(c, plan).await {
+        let gateway = e.vpc_endpoint_type().map(|t| t.as_str()) == Some("Gateway");
+        let pl = lists
+            .prefix_lists()
+            .iter()
+            .find(|p| {
+                p.prefix_list_name()
+                    .is_some_and(|n| Some(n) == e.service_name())
+            })
+            .and_then(|p| p.prefix_list_id());
+        let (true, Some(id), Some(pl)) = (gateway, e.vpc_endpoint_id(), pl) else {
+            continue;
+        };
+        for rt in e.route_table_ids() {
+            let has = tables.iter().any(|t| {
+                t.route_table_id() == Some(rt.as_str())
+                    && t.routes()
+                        .iter()
+                        .any(|r| r.destination_prefix_list_id() == Some(pl))
+            });
+            if !has {
+                c.create_route()
+                    .route_table_id(rt)
+                    .destination_prefix_list_id(pl)
+                    .gateway_id(id)
+                    .send()
+                    .await
+                    .expect("CreateRoute for the gateway endpoint");
             }
         }
     }
@@ -172,6 +154,16 @@ async fn routes(c: &aws_sdk_ec2::Client, plan: &str) -> Vec<(String, Option<Stri
         .collect();
     out.sort();
     out
+}
+
+/// `route_table.public` sends 0.0.0.0/0 to the internet gateway and holds the three
+/// public subnets.
+fn assert_public_table(rts: &[(String, Option<String>, usize)]) {
+    let public = rts.iter().find(|r| r.0 == "route_table.public").unwrap();
+    assert!(
+        public.1.as_deref().is_some_and(|t| t.starts_with("igw-")) && public.2 == 3,
+        "{rts:?}"
+    );
 }
 
 /// The subnet id of the plan subnet `key`.
@@ -242,11 +234,7 @@ async fn per_az_nat_routes_each_az_to_its_own_gateway_and_destroys_clean() {
         let key = format!("route_table.private-us-east-1{az}");
         assert!(rts.contains(&(key, Some(nat), 1)), "{rts:?}");
     }
-    let public = rts.iter().find(|r| r.0 == "route_table.public").unwrap();
-    assert!(
-        public.1.as_deref().is_some_and(|t| t.starts_with("igw-")) && public.2 == 3,
-        "{rts:?}"
-    );
+    assert_public_table(&rts);
 
     // A route removed by hand is restored.
     let private_a = route_tables_of(&c, &name)
@@ -287,11 +275,7 @@ async fn single_nat_serves_every_private_subnet_and_destroys_clean() {
         rts.contains(&("route_table.private".into(), Some(nat), 3)),
         "every private subnet routes through the one gateway: {rts:?}"
     );
-    let public = rts.iter().find(|r| r.0 == "route_table.public").unwrap();
-    assert!(
-        public.1.as_deref().is_some_and(|t| t.starts_with("igw-")) && public.2 == 3,
-        "{rts:?}"
-    );
+    assert_public_table(&rts);
     destroy_leaves_nothing(&c, &plan, &name).await;
     dir.keep();
 }

@@ -15,6 +15,11 @@ const STUDIO: &str = include_str!("../../plans/studio-vpc.toml");
 
 /// A plan into the adopted VPC `vpc`: one subnet, two interface endpoints.
 fn adopted(vpc: &str, extra: &str) -> Plan {
+    adopted_with_groups(vpc, r#""endpoints""#, extra)
+}
+
+/// `adopted`, its endpoints carrying `groups` (a TOML list's items).
+fn adopted_with_groups(vpc: &str, groups: &str, extra: &str) -> Plan {
     plan_from(&format!(
         r#"name = "q"
 region = "us-east-1"
@@ -33,7 +38,7 @@ ingress = [{{ from = "10.50.0.0/16", protocol = "tcp", ports = "443" }}]
 [interface_endpoints]
 services = ["sts", "logs"]
 subnets = ["a"]
-security_groups = ["endpoints"]
+security_groups = [{groups}]
 {extra}"#
     ))
 }
@@ -262,31 +267,10 @@ fn the_rules_of_an_existing_group_an_endpoint_carries_count_on_its_interfaces() 
         .unwrap()
         .security_groups
         .push(hand_made(1000));
-    let text = format!(
-        r#"name = "q"
-region = "us-east-1"
-
-[vpc]
-id = "{vpc}"
-
-[subnets.a]
-availability_zone = "us-east-1a"
-cidr = "10.50.0.0/24"
-
-[security_groups.endpoints]
-description = "Interface endpoints"
-ingress = [{{ from = "10.50.0.0/16", protocol = "tcp", ports = "443" }}]
-
-[interface_endpoints]
-services = ["sts"]
-subnets = ["a"]
-security_groups = ["endpoints", "sg-0aaaabbbbcccc1111"]
-"#
-    );
-    let plan = plan_from(&text);
+    let plan = adopted_with_groups(&vpc, r#""endpoints", "sg-0aaaabbbbcccc1111""#, "");
     assert_eq!(
         problems(&plan, &cloud),
-        ["quotas: inbound IPv4 rules over the groups of interface endpoint sts's network interfaces: 1001, more than the 1000 AWS allows on one network interface (endpoints 1, sg-0aaaabbbbcccc1111 1000); move rules to fewer groups"]
+        ["logs", "sts"].map(|e| format!("quotas: inbound IPv4 rules over the groups of interface endpoint {e}'s network interfaces: 1001, more than the 1000 AWS allows on one network interface (endpoints 1, sg-0aaaabbbbcccc1111 1000); move rules to fewer groups"))
     );
     {
         let mut w = cloud.world.lock().unwrap();
